@@ -1,0 +1,60 @@
+/**
+ * @module build/manifest
+ * `manifest.json` of a built model dir: what each component graph is, how it was built, its I/O
+ * contract and layer table, and the source files it came from.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ComputeDType, OpsVariant } from '../arch/build-context.js';
+import type { IoSpec } from '../arch/flux-io.js';
+import type { SourceFile } from './source-files.js';
+
+export const MANIFEST_FILE = 'manifest.json';
+export const MANIFEST_FORMAT = 1;
+
+export interface ManifestLayer {
+  readonly name: string;
+  readonly in: number;
+  readonly out: number;
+  readonly loraA: string;
+  readonly loraB: string;
+}
+
+export interface ComponentManifest {
+  readonly file: string;
+  readonly data: string;
+  readonly dtype: ComputeDType;
+  readonly ops: OpsVariant;
+  /** The architecture config the graph was built from (diffusers config.json fields). */
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly inputs: readonly IoSpec[];
+  readonly outputs: readonly IoSpec[];
+  readonly tensors: number;
+  readonly parameters: number;
+  /** Linear weights are MatMul initializers named by their checkpoint key, stored transposed [in, out]. */
+  readonly weightLayout: 'in_out';
+  readonly layers: readonly ManifestLayer[];
+  readonly sources: readonly SourceFile[];
+}
+
+export interface Manifest {
+  readonly format: number;
+  readonly builtAt: string;
+  readonly builder: string;
+  readonly source: string;
+  readonly components: Readonly<Record<string, ComponentManifest>>;
+}
+
+export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
+  await writeFile(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+export async function readManifest(dir: string): Promise<Manifest> {
+  const manifest = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as Manifest;
+  if (manifest.format !== MANIFEST_FORMAT) {
+    throw new Error(
+      `${dir}/${MANIFEST_FILE} has format ${manifest.format}; this flux-serve reads ${MANIFEST_FORMAT}`,
+    );
+  }
+  return manifest;
+}

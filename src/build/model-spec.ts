@@ -1,0 +1,52 @@
+/**
+ * @module build/model-spec
+ * The model manifests in `models/*.json`: which hub repo and files make a model, its transformer
+ * config (diffusers `transformer/config.json` fields) and its scheduler config.
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { type FluxConfig, parseFluxConfig } from '../arch/flux-config.js';
+import { errors } from '../errors.js';
+
+/** `models/` of this package, from src/build or dist/build alike. */
+export const MODELS_DIR = fileURLToPath(new URL('../../models/', import.meta.url));
+/** Tokenizer files shipped with the package (see models/tokenizers/*\/SOURCE.md), used by tiny models. */
+export const TOKENIZERS_DIR = fileURLToPath(new URL('../../models/tokenizers/', import.meta.url));
+
+export interface ModelSpec {
+  readonly name: string;
+  readonly description: string;
+  /** Hugging Face repo id, or null for generated models. */
+  readonly repo: string | null;
+  /** The BFL-format transformer file at the repo root. */
+  readonly transformerFile: string;
+  /** As written in the manifest, for `transformer/config.json`. */
+  readonly transformerJson: Readonly<Record<string, unknown>>;
+  readonly transformer: FluxConfig;
+  readonly scheduler: Readonly<Record<string, unknown>>;
+}
+
+/** @example const spec = await loadModelSpec('tiny'); // models/tiny.json */
+export async function loadModelSpec(nameOrPath: string): Promise<ModelSpec> {
+  const path = nameOrPath.endsWith('.json') ? nameOrPath : `${MODELS_DIR}${nameOrPath}.json`;
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch (cause) {
+    throw errors.CONFIG(`cannot read model manifest ${path}: ${(cause as Error).message}`);
+  }
+  const str = (k: string) => {
+    if (typeof json[k] !== 'string') throw errors.CONFIG(`${path}: ${k} must be a string`);
+    return json[k] as string;
+  };
+  const transformerJson = json.transformer as Record<string, unknown>;
+  return Object.freeze({
+    name: str('name'),
+    description: str('description'),
+    repo: json.repo === null ? null : str('repo'),
+    transformerFile: str('transformerFile'),
+    transformerJson,
+    transformer: parseFluxConfig(transformerJson),
+    scheduler: (json.scheduler ?? {}) as Record<string, unknown>,
+  });
+}

@@ -1,0 +1,23 @@
+/**
+ * @module build/resolve-config
+ * A transformer config from whatever the user points at: a checkpoint dir (its
+ * transformer/config.json), a models/*.json manifest by name or path, or a diffusers config.json.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { type FluxConfig, parseFluxConfig } from '../arch/flux-config.js';
+import { errors } from '../errors.js';
+import { readTransformerConfig } from './locate-checkpoint.js';
+import { loadModelSpec } from './model-spec.js';
+
+export async function resolveTransformerConfig(source: string): Promise<FluxConfig> {
+  const info = await stat(source).catch(() => undefined);
+  if (info?.isDirectory()) return parseFluxConfig(await readTransformerConfig(source));
+  if (!info) return (await loadModelSpec(source)).transformer; // a name from models/
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await readFile(source, 'utf8'));
+  } catch (cause) {
+    throw errors.USAGE(`${source} is not JSON: ${(cause as Error).message}`);
+  }
+  return 'transformer' in json ? (await loadModelSpec(source)).transformer : parseFluxConfig(json);
+}

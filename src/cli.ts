@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+/**
+ * @module cli
+ * `flux-serve tiny | build | prepare`. Commands print their results on stdout and log pino JSON on
+ * stderr.
+ */
+import { join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { buildModel } from './build/build-model.js';
+import { formatLayerTable, summarizeLayerTable } from './build/dry-run.js';
+import { loadModelSpec } from './build/model-spec.js';
+import { prepareDefaultModel } from './build/prepare-model.js';
+import { resolveTransformerConfig } from './build/resolve-config.js';
+import { writeTinyCheckpoint } from './build/tiny-checkpoint.js';
+import { loadConfig } from './config.js';
+import { FluxServeError } from './errors.js';
+import { createLogger } from './log.js';
+
+const config = loadConfig();
+const log = createLogger(config.logLevel);
+
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new InvalidArgumentError(`${value} is not a non-negative integer`);
+  return n;
+}
+
+const program = new Command('flux-serve').description(
+  'Self-hosted FLUX.1 [schnell] with LoRAs on ONNX Runtime',
+);
+
+program
+  .command('tiny')
+  .description('write a tiny random checkpoint in the Hugging Face FLUX.1-schnell layout')
+  .argument('<dir>', 'output checkpoint dir')
+  .addOption(
+    new Option('--model <name>', 'which tiny manifest in models/')
+      .choices(['tiny', 'tiny-dev'])
+      .default('tiny'),
+  )
+  .option('--seed <n>', 'random seed', integer, 1)
+  .action(async (dir: string, opts: { model: string; seed: number }) => {
+    const spec = await loadModelSpec(opts.model);
+    await writeTinyCheckpoint(dir, spec, { seed: opts.seed });
+    log.info({ dir, model: spec.name, seed: opts.seed }, 'tiny checkpoint written');
+    process.stdout.write(`${dir}\n`);
+  });
+
+program
+  .command('build')
+  .description('build the ONNX model dir from a checkpoint dir')
+  .argument('<checkpoint>', 'checkpoint dir (HF layout); with --dry-run also a models/ name or a config.json')
+  .option('--out <dir>', 'model dir to write')
+  .addOption(new Option('--dtype <dtype>', 'compute dtype').choices(['fp32', 'fp16']).default('fp16'))
+  .addOption(
+    new Option('--ops <variant>', 'fused contrib ops or plain ONNX')
+      .choices(['fused', 'plain'])
+      .default('fused'),
+  )
+  .option('--dry-run', 'print the layer table counts and exit, reading only the config')
+  .action(
+    async (
+      checkpoint: string,
+      opts: { out?: string; dtype: 'fp32' | 'fp16'; ops: 'fused' | 'plain'; dryRun?: boolean },
+    ) => {
+      if (opts.dryRun) {
+        const c = await resolveTransformerConfig(checkpoint);
+        process.stdout.write(`${formatLayerTable(summarizeLayerTable(c), opts.dtype === 'fp16' ? 2 : 4)}\n`);
+        return;
+      }
+      if (!opts.out) throw new InvalidArgumentError('--out <dir> is required unless --dry-run');
+      const dtype = opts.dtype === 'fp16' ? 'float16' : 'float32';
+      const m = await buildModel(checkpoint, opts.out, { dtype, ops: opts.ops, log });
+      process.stdout.write(
+        `${opts.out}: transformer ${m.tensors} tensors, ${m.parameters.toLocaleString('en-US')} parameters, ${dtype}, ${opts.ops}\n`,
+      );
+    },
+  );
+
+program
+  .command('prepare')
+  .description(
+    'make sure a model is built in the model home (the tiny random model when no real one is there)',
+  )
+  .action(async () => {
+    const dir = await prepareDefaultModel(join(config.home, 'models'), log);
+    process.stdout.write(`${dir}\n`);
+  });
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  if (error instanceof FluxServeError) {
+    log.error(
+      error.statusCode < 500 ? { code: error.code } : { code: error.code, err: error },
+      error.message,
+    );
+    process.exitCode = error.statusCode < 500 ? 2 : 1;
+  } else {
+    throw error;
+  }
+}

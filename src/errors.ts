@@ -1,0 +1,42 @@
+/**
+ * @module errors
+ * One table of coded errors. Every failure the project reports carries a stable `FLUX_ERR_*` code and
+ * the HTTP status it maps to, and wraps the low-level failure as `cause`.
+ */
+
+export class FluxServeError extends Error {
+  constructor(
+    readonly code: string,
+    readonly statusCode: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'FluxServeError';
+  }
+}
+
+function define<A extends unknown[]>(code: string, statusCode: number, message: (...args: A) => string) {
+  return (...args: A) => new FluxServeError(code, statusCode, message(...args));
+}
+
+export const errors = {
+  /** A model config (models/*.json, transformer/config.json) breaks an invariant of the architecture. */
+  CONFIG: define('FLUX_ERR_CONFIG', 500, (why: string) => `invalid model config: ${why}`),
+  /** A safetensors file (model or user LoRA) is corrupt, truncated or hostile. */
+  SAFETENSORS: define(
+    'FLUX_ERR_SAFETENSORS',
+    400,
+    (file: string, why: string) => `invalid safetensors file ${file}: ${why}`,
+  ),
+  /** A checkpoint lacks a tensor the architecture needs, or has one of the wrong shape. */
+  WEIGHTS: define(
+    'FLUX_ERR_WEIGHTS',
+    500,
+    (why: string) => `checkpoint does not fit the architecture: ${why}`,
+  ),
+  /** The graph builder was asked for something inconsistent (a bug in a caller, not user input). */
+  GRAPH: define('FLUX_ERR_GRAPH', 500, (why: string) => `graph build failed: ${why}`),
+  /** A command-line invocation is wrong. */
+  USAGE: define('FLUX_ERR_USAGE', 400, (why: string) => why),
+} as const;

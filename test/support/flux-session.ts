@@ -1,0 +1,97 @@
+/**
+ * Test support: runs a built transformer graph on the CPU EP with inputs made from float64 arrays,
+ * and makes the matching float64 reference inputs.
+ */
+import * as ort from 'onnxruntime-node';
+import type { FluxConfig } from '../../src/arch/flux-config.js';
+import { FLUX_IO, loraInputs } from '../../src/arch/flux-io.js';
+import { fluxLinears } from '../../src/arch/flux-layers.js';
+import { seededNormal } from '../../src/weights/random.js';
+import type { RefInputs, RefLora } from '../reference/flux-reference.js';
+
+/** Random transformer inputs: B items, an h×w packed image grid, T text tokens, real-shaped ids. */
+export function randomInputs(
+  c: FluxConfig,
+  seed: number,
+  batch: number,
+  h: number,
+  w: number,
+  txtTokens: number,
+): RefInputs {
+  const randn = seededNormal(seed);
+  const imgTokens = h * w;
+  const imgIds = new Float64Array(batch * imgTokens * 3);
+  for (let b = 0; b < batch; b++) {
+    for (let r = 0; r < h; r++) {
+      for (let col = 0; col < w; col++) imgIds.set([0, r, col], (b * imgTokens + r * w + col) * 3);
+    }
+  }
+  return {
+    batch,
+    imgTokens,
+    txtTokens,
+    img: randn.fill(new Float64Array(batch * imgTokens * c.inChannels)),
+    imgIds,
+    txt: randn.fill(new Float64Array(batch * txtTokens * c.jointAttentionDim)),
+    txtIds: new Float64Array(batch * txtTokens * 3),
+    timesteps: Float64Array.from({ length: batch }, (_, b) => [1, 0.75, 0.5, 0.25][b % 4] as number),
+    y: randn.fill(new Float64Array(batch * c.pooledProjectionDim)),
+    ...(c.guidanceEmbeds ? { guidance: Float64Array.from({ length: batch }, (_, b) => 3.5 - b) } : {}),
+  };
+}
+
+/** Random LoRA deltas on every linear at the given rank (0 = empty tensors). */
+export function randomLora(c: FluxConfig, seed: number, rank: number, scale = 0.05): RefLora {
+  const randn = seededNormal(seed);
+  return new Map(
+    fluxLinears(c).map((l) => [
+      l.name,
+      {
+        a: randn.fill(new Float64Array(l.in * rank), scale),
+        b: randn.fill(new Float64Array(rank * l.out), scale),
+        rank,
+      },
+    ]),
+  );
+}
+
+export async function runFlux(
+  session: ort.InferenceSession,
+  c: FluxConfig,
+  x: RefInputs,
+  lora?: RefLora,
+): Promise<Float32Array> {
+  const t = (data: Float64Array, dims: number[]) => new ort.Tensor('float32', Float32Array.from(data), dims);
+  const { batch: B, imgTokens: L, txtTokens: T } = x;
+  const feeds: Record<string, ort.Tensor> = {
+    [FLUX_IO.img]: t(x.img, [B, L, c.inChannels]),
+    [FLUX_IO.imgIds]: t(x.imgIds, [B, L, 3]),
+    [FLUX_IO.txt]: t(x.txt, [B, T, c.jointAttentionDim]),
+    [FLUX_IO.txtIds]: t(x.txtIds, [B, T, 3]),
+    [FLUX_IO.timesteps]: t(x.timesteps, [B]),
+    [FLUX_IO.y]: t(x.y, [B, c.pooledProjectionDim]),
+  };
+  if (x.guidance) feeds[FLUX_IO.guidance] = t(x.guidance, [B]);
+  for (const layer of fluxLinears(c)) {
+    const names = loraInputs(layer);
+    const d = lora?.get(layer.name) ?? { a: new Float64Array(0), b: new Float64Array(0), rank: 0 };
+    feeds[names.a.name] = t(d.a, [layer.in, d.rank]);
+    feeds[names.b.name] = t(d.b, [d.rank, layer.out]);
+  }
+  const result = await session.run(feeds);
+  const out = result[FLUX_IO.out];
+  if (!out) throw new Error('no output');
+  return out.data as Float32Array;
+}
+
+/** max |a - b| / max |b|: the error relative to the output's scale. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs((a[i] as number) - (b[i] as number)));
+    den = Math.max(den, Math.abs(b[i] as number));
+  }
+  return num / den;
+}
