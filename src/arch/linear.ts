@@ -16,6 +16,13 @@ export function weightBytes(data: Float32Array, dtype: ComputeDType): Uint8Array
   return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
+export interface LinearOptions {
+  /** Adds the runtime LoRA branch and its two graph inputs (default true). */
+  readonly lora?: boolean;
+  /** Whether the layer has a bias (default true). */
+  readonly bias?: boolean;
+}
+
 /**
  * ```
  * x ─► MatMul(Wᵀ) ─► Add(b) ──────────────────┐
@@ -24,22 +31,31 @@ export function weightBytes(data: Float32Array, dtype: ComputeDType): Uint8Array
  * The weight is stored transposed ([in, out]) under its checkpoint key; r = 0 feeds empty tensors
  * and adds exactly zero.
  */
-export function linear(b: BuildContext, s: Scope, x: string, layer: LinearLayer): string {
+export function linear(
+  b: BuildContext,
+  s: Scope,
+  x: string,
+  layer: LinearLayer,
+  options: LinearOptions = {},
+): string {
   const { g, weights, dtype } = b;
   const wKey = s.key('weight');
-  const bKey = s.key('bias');
   const w = g.initializer(wKey, dtype, [layer.in, layer.out], async () =>
     weightBytes(transpose2d(await weights.readF32(wKey), layer.out, layer.in), dtype),
   );
-  const bias = g.initializer(bKey, dtype, [layer.out], async () =>
-    weightBytes(await weights.readF32(bKey), dtype),
-  );
+  let y = g.node(s.node('MatMul'), 'MatMul', [x, w]);
+  if (options.bias ?? true) {
+    const bKey = s.key('bias');
+    const bias = g.initializer(bKey, dtype, [layer.out], async () =>
+      weightBytes(await weights.readF32(bKey), dtype),
+    );
+    y = g.node(s.node('Add'), 'Add', [y, bias]);
+  }
+  if (!(options.lora ?? true)) return y;
   const lora = loraInputs(layer);
   const a = toCompute(b, s.at('lora_a'), g.input(lora.a.name, 'float32', lora.a.dims));
   const bb = toCompute(b, s.at('lora_b'), g.input(lora.b.name, 'float32', lora.b.dims));
-
-  const base = g.node(s.node('Add'), 'Add', [g.node(s.node('MatMul'), 'MatMul', [x, w]), bias]);
   const down = g.node(s.node('MatMul_lora_a'), 'MatMul', [x, a]);
   const up = g.node(s.node('MatMul_lora_b'), 'MatMul', [down, bb]);
-  return g.node(s.node('Add_lora'), 'Add', [base, up]);
+  return g.node(s.node('Add_lora'), 'Add', [y, up]);
 }
