@@ -40,7 +40,12 @@ const params = parameterCount(fluxTensors(config));
 let t = performance.now();
 await writeSafetensors(
   join(checkpoint, 'flux1-schnell.safetensors'),
-  randomFluxTensors(config, 1).map((r) => ({ name: r.name, dtype: 'BF16' as const, shape: r.shape, data: r.values })),
+  randomFluxTensors(config, 1).map((r) => ({
+    name: r.name,
+    dtype: 'BF16' as const,
+    shape: r.shape,
+    data: r.values,
+  })),
 );
 const checkpointBytes = (await stat(join(checkpoint, 'flux1-schnell.safetensors'))).size;
 const writeSeconds = (performance.now() - t) / 1000;

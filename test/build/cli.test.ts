@@ -1,0 +1,94 @@
+/**
+ * The command line end to end, as a user runs it: tiny checkpoint, dry run, build, manifest, errors.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/build/manifest.js';
+import { openCheckpoint } from '../../src/weights/checkpoint.js';
+
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      env: { ...process.env, LOG_LEVEL: 'info' },
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'flux-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('flux-serve build --dry-run', () => {
+  it.each([
+    ['flux.1-schnell', '776', '11,891,178,560'],
+    ['flux.1-dev', '780', '11,901,408,320'],
+  ])('%s: %s tensors / %s parameters from the config alone', async (model, tensors, params) => {
+    const { stdout, code } = await cli('build', model, '--dry-run');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(new RegExp(`total\\s+${tensors} tensors\\s+${params} parameters`));
+  });
+});
+
+describe('flux-serve tiny + build', () => {
+  it('writes the HF layout and builds a model dir with a manifest', async () => {
+    const ckpt = join(dir, 'ckpt');
+    expect((await cli('tiny', ckpt, '--seed', '4')).code).toBe(0);
+    expect((await readdir(ckpt)).sort()).toEqual(
+      [
+        'flux1-schnell.safetensors',
+        'model_index.json',
+        'scheduler',
+        'tokenizer',
+        'tokenizer_2',
+        'transformer',
+      ].sort(),
+    );
+    expect(await readdir(join(ckpt, 'tokenizer_2'))).toContain('tokenizer.json');
+    const weights = await openCheckpoint([join(ckpt, 'flux1-schnell.safetensors')]);
+    expect(weights.names()).toHaveLength(80);
+    expect(weights.info('double_blocks.0.img_attn.qkv.weight')).toEqual({ dtype: 'BF16', shape: [96, 32] });
+    await weights.close();
+
+    const out = join(dir, 'model');
+    const built = await cli('build', ckpt, '--out', out, '--dtype', 'fp32');
+    expect(built.code).toBe(0);
+    expect(built.stdout).toContain('transformer 80 tensors, 126,016 parameters, float32, fused');
+    expect(built.stderr).toContain('writing transformer'); // progress lines in the log
+    const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as Manifest;
+    const t = manifest.components.transformer;
+    expect(t?.layers).toHaveLength(34);
+    expect(t?.layers[0]).toEqual({
+      name: 'img_in',
+      in: 64,
+      out: 32,
+      loraA: 'lora.img_in.a',
+      loraB: 'lora.img_in.b',
+    });
+    expect(t?.inputs.map((i) => i.name)).toEqual(['img', 'img_ids', 'txt', 'txt_ids', 'timesteps', 'y']);
+    expect(t?.sources[0]?.path).toBe('flux1-schnell.safetensors');
+    expect(t?.sources[0]?.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('a missing checkpoint is a usage error (exit 2) naming the path', async () => {
+    const { code, stderr } = await cli('build', join(dir, 'nope'), '--out', join(dir, 'x'));
+    expect(code).toBe(2);
+    expect(stderr).toContain('FLUX_ERR_USAGE');
+    expect(stderr).toContain('nope is not a FLUX checkpoint');
+  });
+});
