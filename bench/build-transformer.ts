@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseFluxConfig } from '../src/arch/flux-config.js';
-import { fluxTensors, parameterCount } from '../src/arch/flux-layers.js';
+import { fluxTensors } from '../src/arch/flux-layers.js';
+import { parameterCount } from '../src/arch/param-tensor.js';
 import { randomFluxTensors } from '../src/arch/random-flux.js';
 import { writeSafetensors } from '../src/weights/safetensors-writer.js';
 

@@ -4,9 +4,7 @@
  * and shapes. The graph builder, the weight check and the random-weight writer derive from here.
  */
 import type { ClipTextConfig } from './clip-config.js';
-import type { LinearLayer, ParamTensor } from './flux-layers.js';
-
-export type { LinearLayer, ParamTensor } from './flux-layers.js';
+import type { LinearLayer, ParamTensor } from './param-tensor.js';
 
 /** What a tensor is, which decides how random weights are drawn for it. */
 export type ClipTensorRole = 'embedding' | 'linear' | 'bias' | 'norm';

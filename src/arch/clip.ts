@@ -18,9 +18,10 @@ import type { WeightSource } from '../weights/checkpoint.js';
 import type { BuildContext, ComputeDType, OpsVariant } from './build-context.js';
 import type { ClipTextConfig } from './clip-config.js';
 import { CLIP_IO, clipInputs, clipOutputs } from './clip-io.js';
-import { CLIP_ROOT, clipLinears, type LinearLayer } from './clip-layers.js';
+import { CLIP_ROOT, clipLinears } from './clip-layers.js';
 import { checkClipWeights } from './clip-weights.js';
 import { linear, weightBytes } from './linear.js';
+import type { LinearLayer } from './param-tensor.js';
 import { int64s, scalar, toFloat32 } from './primitives.js';
 
 export { CLIP_IO } from './clip-io.js';

@@ -5,7 +5,7 @@
  */
 import type { Dim } from '../onnx/graph.js';
 import type { FluxConfig } from './flux-config.js';
-import type { LinearLayer } from './flux-layers.js';
+import type { LinearLayer } from './param-tensor.js';
 
 export const FLUX_IO = {
   img: 'img',

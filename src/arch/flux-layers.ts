@@ -5,18 +5,7 @@
  * loader, the random tiny-model writer and the LoRA mapper all derive from these two functions.
  */
 import type { FluxConfig } from './flux-config.js';
-
-/** A linear layer `y = x W^T + b`, named by its BFL module path (weight = `<name>.weight`, [out, in]). */
-export interface LinearLayer {
-  readonly name: string;
-  readonly in: number;
-  readonly out: number;
-}
-
-export interface ParamTensor {
-  readonly name: string;
-  readonly shape: readonly number[];
-}
+import type { LinearLayer, ParamTensor } from './param-tensor.js';
 
 /** Every linear of the transformer in graph order; each takes a runtime LoRA. */
 export function fluxLinears(c: FluxConfig): LinearLayer[] {
@@ -88,8 +77,4 @@ export function fluxTensors(c: FluxConfig): ParamTensor[] {
   }
   for (const n of fluxNormScales(c)) tensors.push({ name: `${n}.scale`, shape: [c.headDim] });
   return tensors;
-}
-
-export function parameterCount(tensors: readonly ParamTensor[]): number {
-  return tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
 }

@@ -7,7 +7,7 @@ import { transpose2d } from '../weights/layout.js';
 import { encodeFloats } from '../weights/tensor-decode.js';
 import type { BuildContext, ComputeDType } from './build-context.js';
 import { loraInputs } from './flux-io.js';
-import type { LinearLayer } from './flux-layers.js';
+import type { LinearLayer } from './param-tensor.js';
 import { toCompute } from './primitives.js';
 
 /** Float32 values as the little-endian bytes of a compute-dtype initializer. */

@@ -4,14 +4,11 @@
  * keep activations O(1) through any depth, LayerNorm scales sit around 1, biases are far from zero
  * and embeddings ~ N(0, 0.5²) so that tokens and positions both matter.
  */
-import { seededNormal } from '../weights/random.js';
 import type { ClipTextConfig } from './clip-config.js';
 import { type ClipTensor, clipTensors } from './clip-layers.js';
-import type { RandomTensor } from './random-flux.js';
+import { type Normal, type RandomTensor, randomTensors } from './random-tensors.js';
 
-export type { RandomTensor } from './random-flux.js';
-
-function distribution(t: ClipTensor): { std: number; mean: number } {
+function distribution(t: ClipTensor): Normal {
   switch (t.role) {
     case 'embedding':
       return { std: 0.5, mean: 0 };
@@ -26,13 +23,5 @@ function distribution(t: ClipTensor): { std: number; mean: number } {
 
 /** @example const weights = inMemoryWeights(new Map(randomClipTensors(c, 3).map((t) => [t.name, { shape: t.shape, data: t.values() }]))); */
 export function randomClipTensors(c: ClipTextConfig, seed: number): RandomTensor[] {
-  return clipTensors(c).map((t, i) => ({
-    name: t.name,
-    shape: t.shape,
-    values: () => {
-      const { std, mean } = distribution(t);
-      const n = t.shape.reduce((a, b) => a * b, 1);
-      return seededNormal((seed * 1_000_003 + i) >>> 0).fill(new Float32Array(n), std, mean);
-    },
-  }));
+  return randomTensors(clipTensors(c), seed, distribution);
 }

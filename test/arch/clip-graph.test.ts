@@ -11,13 +11,13 @@ import type { ComputeDType, OpsVariant } from '../../src/arch/build-context.js';
 import { buildClipText, CLIP_IO } from '../../src/arch/clip.js';
 import { type ClipTextConfig, parseClipTextConfig } from '../../src/arch/clip-config.js';
 import { clipLinears, clipTensors } from '../../src/arch/clip-layers.js';
-import { parameterCount } from '../../src/arch/flux-layers.js';
+import { parameterCount } from '../../src/arch/param-tensor.js';
 import { randomClipTensors } from '../../src/arch/random-clip.js';
 import { writeModel } from '../../src/onnx/model-writer.js';
 import { inMemoryWeights, type WeightSource } from '../../src/weights/checkpoint.js';
 import { seededNormal } from '../../src/weights/random.js';
 import { type ClipRefTensor, clipReference } from '../reference/clip-reference.js';
-import { relativeError } from '../support/flux-session.js';
+import { relativeError } from '../support/numerics.js';
 
 const BOS = 49406;
 const EOS = 49407;

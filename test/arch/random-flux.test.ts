@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { randomFluxTensors } from '../../src/arch/random-flux.js';
 import { loadModelSpec } from '../../src/build/model-spec.js';
 import { fluxReference, type RefTensor } from '../reference/flux-reference.js';
-import { randomInputs, relativeError } from '../support/flux-session.js';
+import { randomInputs } from '../support/flux-session.js';
+import { relativeError } from '../support/numerics.js';
 
 describe('randomFluxTensors', () => {
   it('is deterministic per seed and differs across seeds', async () => {

@@ -1,0 +1,21 @@
+/**
+ * @module arch/param-tensor
+ * The vocabulary of every layer table: a named parameter tensor and a linear layer.
+ */
+
+/** A checkpoint tensor by name and shape. */
+export interface ParamTensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+}
+
+/** A linear layer `y = x W^T + b`, named by its module path (weight = `<name>.weight`, [out, in]). */
+export interface LinearLayer {
+  readonly name: string;
+  readonly in: number;
+  readonly out: number;
+}
+
+export function parameterCount(tensors: readonly ParamTensor[]): number {
+  return tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+}
