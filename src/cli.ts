@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildModel } from './build/build-model.js';
+import { COMPONENTS, type ComponentName } from './build/components.js';
 import { formatLayerTable, summarizeLayerTable } from './build/dry-run.js';
 import { loadModelSpec } from './build/model-spec.js';
 import { prepareDefaultModel } from './build/prepare-model.js';
@@ -24,6 +25,14 @@ function integer(value: string): number {
   if (!Number.isSafeInteger(n) || n < 0)
     throw new InvalidArgumentError(`${value} is not a non-negative integer`);
   return n;
+}
+
+interface BuildFlags {
+  out?: string;
+  dtype: 'fp32' | 'fp16';
+  ops: 'fused' | 'plain';
+  only?: ComponentName[];
+  dryRun?: boolean;
 }
 
 const program = new Command('flux-serve').description(
@@ -58,25 +67,29 @@ program
       .choices(['fused', 'plain'])
       .default('fused'),
   )
+  .addOption(
+    new Option('--only <components...>', 'build only these components').choices(
+      COMPONENTS.map((c) => c.name),
+    ),
+  )
   .option('--dry-run', 'print the layer table counts and exit, reading only the config')
-  .action(
-    async (
-      checkpoint: string,
-      opts: { out?: string; dtype: 'fp32' | 'fp16'; ops: 'fused' | 'plain'; dryRun?: boolean },
-    ) => {
-      if (opts.dryRun) {
-        const c = await resolveTransformerConfig(checkpoint);
-        process.stdout.write(`${formatLayerTable(summarizeLayerTable(c), opts.dtype === 'fp16' ? 2 : 4)}\n`);
-        return;
-      }
-      if (!opts.out) throw new InvalidArgumentError('--out <dir> is required unless --dry-run');
-      const dtype = opts.dtype === 'fp16' ? 'float16' : 'float32';
-      const m = await buildModel(checkpoint, opts.out, { dtype, ops: opts.ops, log });
+  .action(async (checkpoint: string, opts: BuildFlags) => {
+    if (opts.dryRun) {
+      const c = await resolveTransformerConfig(checkpoint);
+      process.stdout.write(`${formatLayerTable(summarizeLayerTable(c), opts.dtype === 'fp16' ? 2 : 4)}\n`);
+      return;
+    }
+    if (!opts.out) throw new InvalidArgumentError('--out <dir> is required unless --dry-run');
+    const dtype = opts.dtype === 'fp16' ? 'float16' : 'float32';
+    const only = opts.only ? { only: opts.only } : {};
+    const built = await buildModel(checkpoint, opts.out, { dtype, ops: opts.ops, log, ...only });
+    for (const [name, m] of Object.entries(built)) {
+      const params = m.parameters.toLocaleString('en-US');
       process.stdout.write(
-        `${opts.out}: transformer ${m.tensors} tensors, ${m.parameters.toLocaleString('en-US')} parameters, ${dtype}, ${opts.ops}\n`,
+        `${opts.out}: ${name} ${m.tensors} tensors, ${params} parameters, ${m.dtype}, ${opts.ops}\n`,
       );
-    },
-  );
+    }
+  });
 
 program
   .command('prepare')

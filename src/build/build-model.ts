@@ -1,19 +1,17 @@
 /**
  * @module build/build-model
- * `flux-serve build`: checkpoint dir → model dir (ONNX graphs, external weights, manifest.json).
+ * `flux-serve build`: checkpoint dir → model dir. Each component of the table in components.ts
+ * becomes `<name>.onnx` + `<name>.onnx.data`, and `manifest.json` describes them all.
  */
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ComputeDType, OpsVariant } from '../arch/build-context.js';
-import { buildFlux } from '../arch/flux.js';
-import { fluxInputs, fluxOutputs, loraInputs } from '../arch/flux-io.js';
-import { fluxLinears, fluxTensors, parameterCount } from '../arch/flux-layers.js';
-import { fluxWeightsAsBfl } from '../arch/flux-names.js';
+import { parameterCount } from '../arch/param-tensor.js';
 import type { Logger } from '../log.js';
 import { writeModel } from '../onnx/model-writer.js';
 import { openCheckpoint } from '../weights/checkpoint.js';
-import { locateTransformer } from './locate-checkpoint.js';
-import { type ComponentManifest, writeManifest } from './manifest.js';
+import { COMPONENTS, type ComponentName, locateWeights, readComponentConfig } from './components.js';
+import { type ComponentManifest, MANIFEST_FORMAT, writeManifest } from './manifest.js';
 import { progress } from './progress.js';
 import { describeSources } from './source-files.js';
 
@@ -21,66 +19,71 @@ export interface BuildOptions {
   readonly dtype: ComputeDType;
   readonly ops: OpsVariant;
   readonly log: Logger;
+  /** Build only these components (default: all five). */
+  readonly only?: readonly ComponentName[];
 }
 
-const BUILDER = 'flux-serve 0.1.0';
+export const BUILDER = 'flux-serve 0.1.0';
 
 /** @example await buildModel('ckpt/FLUX.1-schnell', 'models/schnell-fp16', { dtype: 'float16', ops: 'fused', log }); */
 export async function buildModel(
   checkpointDir: string,
   outDir: string,
   options: BuildOptions,
-): Promise<ComponentManifest> {
+): Promise<Record<string, ComponentManifest>> {
   const { log } = options;
-  const located = await locateTransformer(checkpointDir);
-  const c = located.config;
-  log.info(
-    { checkpoint: checkpointDir, layout: located.layout, files: located.files },
-    'building transformer',
+  const wanted = COMPONENTS.filter((d) => !options.only || options.only.includes(d.name));
+  // Read every config and locate every file first: a broken checkpoint fails before any writing.
+  const planned = await Promise.all(
+    wanted.map(async (def) => {
+      const configJson = (await readComponentConfig(checkpointDir, def)) as Record<string, unknown>;
+      return {
+        def,
+        configJson,
+        plan: def.plan(configJson, options),
+        file: await locateWeights(checkpointDir, def),
+      };
+    }),
   );
-  const source = await openCheckpoint(located.files);
-  try {
-    const graph = buildFlux(c, fluxWeightsAsBfl(c, source), { dtype: options.dtype, ops: options.ops });
-    await mkdir(outDir, { recursive: true });
-    const total = graph.initializers.reduce((n, t) => n + (t.constant ? 0 : t.byteLength), 0);
-    const bar = progress(log, 'writing transformer', total);
-    const written = await writeModel(graph, resolve(outDir, 'transformer.onnx'), {
-      onProgress: (p) => bar.update(p.bytesDone, p.tensor),
-      metadata: { builder: BUILDER, dtype: options.dtype, ops: options.ops },
-    });
-    bar.stop();
-    log.info(
-      { modelBytes: written.modelBytes, dataBytes: written.dataBytes },
-      'transformer written; hashing sources',
-    );
-    const tensors = fluxTensors(c);
-    const component: ComponentManifest = {
-      file: 'transformer.onnx',
-      data: 'transformer.onnx.data',
-      dtype: options.dtype,
+  await mkdir(outDir, { recursive: true });
+  const components: Record<string, ComponentManifest> = {};
+  for (const { def, configJson, plan, file } of planned) {
+    log.info({ component: def.name, weights: file, dtype: plan.dtype }, `building ${def.name}`);
+    const source = await openCheckpoint([file]);
+    try {
+      const graph = plan.build(source);
+      const total = graph.initializers.reduce((n, t) => n + (t.constant ? 0 : t.byteLength), 0);
+      const bar = progress(log, `writing ${def.name}`, total);
+      await writeModel(graph, resolve(outDir, `${def.name}.onnx`), {
+        onProgress: (p) => bar.update(p.bytesDone, p.tensor),
+        metadata: { builder: BUILDER, component: def.name, dtype: plan.dtype, ops: options.ops },
+      });
+      bar.stop();
+    } finally {
+      await source.close();
+    }
+    components[def.name] = {
+      file: `${def.name}.onnx`,
+      data: `${def.name}.onnx.data`,
+      dtype: plan.dtype,
       ops: options.ops,
-      config: located.configJson,
-      inputs: fluxInputs(c),
-      outputs: fluxOutputs(c),
-      tensors: tensors.length,
-      parameters: parameterCount(tensors),
+      config: configJson,
+      inputs: plan.inputs,
+      outputs: plan.outputs,
+      tensors: plan.tensors.length,
+      parameters: parameterCount(plan.tensors),
       weightLayout: 'in_out',
-      layers: fluxLinears(c).map((l) => {
-        const lora = loraInputs(l);
-        return { name: l.name, in: l.in, out: l.out, loraA: lora.a.name, loraB: lora.b.name };
-      }),
-      sources: await describeSources(checkpointDir, located.files),
+      layers: plan.layers,
+      sources: await describeSources(checkpointDir, [file]),
     };
-    await writeManifest(outDir, {
-      format: 1,
-      builtAt: new Date().toISOString(),
-      builder: BUILDER,
-      source: resolve(checkpointDir),
-      components: { transformer: component },
-    });
-    log.info({ outDir }, 'model built');
-    return component;
-  } finally {
-    await source.close();
   }
+  await writeManifest(outDir, {
+    format: MANIFEST_FORMAT,
+    builtAt: new Date().toISOString(),
+    builder: BUILDER,
+    source: resolve(checkpointDir),
+    components,
+  });
+  log.info({ outDir, components: Object.keys(components) }, 'model built');
+  return components;
 }

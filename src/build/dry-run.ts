@@ -4,7 +4,8 @@
  * which proves the 12B graph's structure without its 24 GB of weights.
  */
 import type { FluxConfig } from '../arch/flux-config.js';
-import { fluxLinears, fluxTensors, parameterCount } from '../arch/flux-layers.js';
+import { fluxLinears, fluxTensors } from '../arch/flux-layers.js';
+import { parameterCount } from '../arch/param-tensor.js';
 
 export interface LayerTableSummary {
   readonly tensors: number;

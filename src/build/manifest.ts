@@ -6,7 +6,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ComputeDType, OpsVariant } from '../arch/build-context.js';
-import type { IoSpec } from '../arch/flux-io.js';
+import type { ValueSpec } from '../onnx/graph.js';
 import type { SourceFile } from './source-files.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -27,12 +27,13 @@ export interface ComponentManifest {
   readonly ops: OpsVariant;
   /** The architecture config the graph was built from (diffusers config.json fields). */
   readonly config: Readonly<Record<string, unknown>>;
-  readonly inputs: readonly IoSpec[];
-  readonly outputs: readonly IoSpec[];
+  readonly inputs: readonly ValueSpec[];
+  readonly outputs: readonly ValueSpec[];
   readonly tensors: number;
   readonly parameters: number;
   /** Linear weights are MatMul initializers named by their checkpoint key, stored transposed [in, out]. */
   readonly weightLayout: 'in_out';
+  /** The LoRA-targetable linears and their runtime inputs (transformer only; empty elsewhere). */
   readonly layers: readonly ManifestLayer[];
   readonly sources: readonly SourceFile[];
 }

@@ -20,10 +20,20 @@ export interface ModelSpec {
   readonly repo: string | null;
   /** The BFL-format transformer file at the repo root. */
   readonly transformerFile: string;
+  /** The BFL-format autoencoder file at the repo root. */
+  readonly vaeFile: string;
+  /** T5 sequence length: 256 for schnell, 512 for dev (flux.md §2.2). */
+  readonly t5MaxLength: number;
   /** As written in the manifest, for `transformer/config.json`. */
   readonly transformerJson: Readonly<Record<string, unknown>>;
   readonly transformer: FluxConfig;
   readonly scheduler: Readonly<Record<string, unknown>>;
+  /** HF `text_encoder/config.json` (CLIPTextModel). */
+  readonly clipJson: Readonly<Record<string, unknown>>;
+  /** HF `text_encoder_2/config.json` (T5EncoderModel). */
+  readonly t5Json: Readonly<Record<string, unknown>>;
+  /** diffusers `vae/config.json` (AutoencoderKL). */
+  readonly vaeJson: Readonly<Record<string, unknown>>;
 }
 
 /** @example const spec = await loadModelSpec('tiny'); // models/tiny.json */
@@ -39,14 +49,27 @@ export async function loadModelSpec(nameOrPath: string): Promise<ModelSpec> {
     if (typeof json[k] !== 'string') throw errors.CONFIG(`${path}: ${k} must be a string`);
     return json[k] as string;
   };
-  const transformerJson = json.transformer as Record<string, unknown>;
+  const object = (k: string) => {
+    const v = json[k];
+    if (typeof v !== 'object' || v === null) throw errors.CONFIG(`${path}: ${k} must be an object`);
+    return v as Record<string, unknown>;
+  };
+  const transformerJson = object('transformer');
+  const t5MaxLength = json.t5MaxLength;
+  if (t5MaxLength !== 256 && t5MaxLength !== 512)
+    throw errors.CONFIG(`${path}: t5MaxLength must be 256 or 512`);
   return Object.freeze({
     name: str('name'),
     description: str('description'),
     repo: json.repo === null ? null : str('repo'),
     transformerFile: str('transformerFile'),
+    vaeFile: str('vaeFile'),
+    t5MaxLength,
     transformerJson,
     transformer: parseFluxConfig(transformerJson),
-    scheduler: (json.scheduler ?? {}) as Record<string, unknown>,
+    scheduler: object('scheduler'),
+    clipJson: object('text_encoder'),
+    t5Json: object('text_encoder_2'),
+    vaeJson: object('vae'),
   });
 }

@@ -6,12 +6,16 @@
 import { readFile, stat } from 'node:fs/promises';
 import { type FluxConfig, parseFluxConfig } from '../arch/flux-config.js';
 import { errors } from '../errors.js';
-import { readTransformerConfig } from './locate-checkpoint.js';
+import { COMPONENTS, readComponentConfig } from './components.js';
 import { loadModelSpec } from './model-spec.js';
 
 export async function resolveTransformerConfig(source: string): Promise<FluxConfig> {
   const info = await stat(source).catch(() => undefined);
-  if (info?.isDirectory()) return parseFluxConfig(await readTransformerConfig(source));
+  if (info?.isDirectory()) {
+    const def = COMPONENTS.find((d) => d.name === 'transformer');
+    if (!def) throw new Error('unreachable: no transformer component');
+    return parseFluxConfig(await readComponentConfig(source, def));
+  }
   if (!info) return (await loadModelSpec(source)).transformer; // a name from models/
   let json: Record<string, unknown>;
   try {

@@ -51,12 +51,16 @@ describe('flux-serve tiny + build', () => {
     expect((await cli('tiny', ckpt, '--seed', '4')).code).toBe(0);
     expect((await readdir(ckpt)).sort()).toEqual(
       [
+        'ae.safetensors',
         'flux1-schnell.safetensors',
         'model_index.json',
         'scheduler',
+        'text_encoder',
+        'text_encoder_2',
         'tokenizer',
         'tokenizer_2',
         'transformer',
+        'vae',
       ].sort(),
     );
     expect(await readdir(join(ckpt, 'tokenizer_2'))).toContain('tokenizer.json');
@@ -69,8 +73,23 @@ describe('flux-serve tiny + build', () => {
     const built = await cli('build', ckpt, '--out', out, '--dtype', 'fp32');
     expect(built.code).toBe(0);
     expect(built.stdout).toContain('transformer 80 tensors, 126,016 parameters, float32, fused');
+    expect(built.stdout).toContain('vae_decoder 136 tensors');
+    expect(built.stdout.trim().split('\n')).toHaveLength(5);
     expect(built.stderr).toContain('writing transformer'); // progress lines in the log
     const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as Manifest;
+    expect(Object.keys(manifest.components)).toEqual([
+      'clip',
+      't5',
+      'transformer',
+      'vae_decoder',
+      'vae_encoder',
+    ]);
+    expect(manifest.components.t5?.sources.map((f) => f.path)).toEqual([
+      'text_encoder_2/model.safetensors.index.json',
+      'text_encoder_2/model-00001-of-00002.safetensors',
+      'text_encoder_2/model-00002-of-00002.safetensors',
+    ]);
+    expect(manifest.components.vae_decoder?.dtype).toBe('float32');
     const t = manifest.components.transformer;
     expect(t?.layers).toHaveLength(34);
     expect(t?.layers[0]).toEqual({
