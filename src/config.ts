@@ -9,11 +9,35 @@ export interface Config {
   /** Model home: downloaded checkpoints and built model dirs live here, never in the repo. */
   readonly home: string;
   readonly logLevel: string;
+  /** Largest input image download or data URI, bytes. */
+  readonly maxImageBytes: number;
+  /** Time limit for one image download, ms. */
+  readonly fetchTimeoutMs: number;
+  /** URL fetches refuse private and loopback addresses unless these allow them (api.md). */
+  readonly fetchPolicy: { readonly allowLoopback: boolean; readonly allowPrivate: boolean };
+}
+
+function positive(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${key}=${raw}: expected a positive integer`);
+  return n;
+}
+
+function flag(env: NodeJS.ProcessEnv, key: string): boolean {
+  return ['1', 'true', 'yes'].includes((env[key] ?? '').toLowerCase());
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   return Object.freeze({
     home: env.FLUX_SERVE_HOME ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'flux-serve'),
     logLevel: env.LOG_LEVEL ?? 'info',
+    maxImageBytes: positive(env, 'FLUX_SERVE_MAX_IMAGE_BYTES', 20 * 1024 * 1024), // 20 MiB
+    fetchTimeoutMs: positive(env, 'FLUX_SERVE_FETCH_TIMEOUT_MS', 30_000), // 30 s
+    fetchPolicy: Object.freeze({
+      allowLoopback: flag(env, 'FLUX_SERVE_FETCH_ALLOW_LOOPBACK'),
+      allowPrivate: flag(env, 'FLUX_SERVE_FETCH_ALLOW_PRIVATE'),
+    }),
   });
 }

@@ -1,12 +1,14 @@
 /**
  * @module build/build-model
  * `flux-serve build`: checkpoint dir → model dir. Each component of the table in components.ts
- * becomes `<name>.onnx` + `<name>.onnx.data`, and `manifest.json` describes them all.
+ * becomes `<name>.onnx` + `<name>.onnx.data`, `manifest.json` describes them all, and the tokenizer
+ * and scheduler files are copied so a model dir is all the runtime needs.
  */
-import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { access, cp, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { ComputeDType, OpsVariant } from '../arch/build-context.js';
 import { parameterCount } from '../arch/param-tensor.js';
+import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
 import { writeModel } from '../onnx/model-writer.js';
 import { openCheckpoint } from '../weights/checkpoint.js';
@@ -24,6 +26,9 @@ export interface BuildOptions {
 }
 
 export const BUILDER = 'flux-serve 0.1.0';
+
+/** What the runtime needs besides the graphs, copied verbatim from the checkpoint. */
+const RUNTIME_FILES = ['tokenizer', 'tokenizer_2', 'scheduler'] as const;
 
 /** @example await buildModel('ckpt/FLUX.1-schnell', 'models/schnell-fp16', { dtype: 'float16', ops: 'fused', log }); */
 export async function buildModel(
@@ -45,7 +50,25 @@ export async function buildModel(
       };
     }),
   );
+  const missing = [];
+  for (const f of RUNTIME_FILES) {
+    if (
+      !(await access(join(checkpointDir, f)).then(
+        () => true,
+        () => false,
+      ))
+    )
+      missing.push(f);
+  }
+  if (missing.length > 0 && !options.only) {
+    throw errors.USAGE(
+      `${checkpointDir} lacks ${missing.join(', ')}: a model dir needs the tokenizers and scheduler config`,
+    );
+  }
   await mkdir(outDir, { recursive: true });
+  for (const f of RUNTIME_FILES) {
+    if (!missing.includes(f)) await cp(join(checkpointDir, f), join(outDir, f), { recursive: true });
+  }
   const components: Record<string, ComponentManifest> = {};
   for (const { def, configJson, plan, file } of planned) {
     log.info({ component: def.name, weights: file, dtype: plan.dtype }, `building ${def.name}`);
