@@ -1,0 +1,243 @@
+/**
+ * @module hub/safe-fetch
+ * Downloads a user-supplied URL (an image, a LoRA) without becoming a proxy into private networks
+ * (api.md, "URL fetching"): every hop is vetted by hub/fetch-target and connected to through
+ * hub/pinned-lookup, redirects are followed by hand so each one is vetted again, and size, time
+ * and content type are enforced before and while the body streams, never after it has arrived.
+ */
+import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import { FluxServeError } from '../errors.js';
+import type { AddressPolicy } from './address-policy.js';
+import { displayUrl, fetchError, formatBytes } from './fetch-errors.js';
+import {
+  type FetchTarget,
+  type HostLookup,
+  parseFetchUrl,
+  resolveFetchTarget,
+  systemLookup,
+} from './fetch-target.js';
+import { pinnedLookup } from './pinned-lookup.js';
+
+export interface SafeFetchOptions {
+  /** Largest body accepted, bytes; a larger Content-Length is refused before the body is read. */
+  readonly maxBytes: number;
+  /** Deadline for the whole fetch: lookups, connects, redirects and a slow body alike. */
+  readonly timeoutMs: number;
+  /** Redirects followed before giving up (default 5). */
+  readonly maxRedirects?: number;
+  /** Accepts the response's media type (lower case, parameters stripped, '' when absent). */
+  readonly allowedContentTypes?: (contentType: string) => boolean;
+  readonly policy: AddressPolicy;
+  /** Resolves hostnames; defaults to the system resolver. Tests inject a stub. */
+  readonly lookup?: HostLookup;
+  /** Extra request headers (e.g. a Hub token); credentials are dropped on a cross-origin redirect. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Called for each body chunk with the bytes so far and the declared length, if any. */
+  readonly onProgress?: (received: number, total: number | undefined) => void;
+  /** The request field that named the URL, prefixed to every error ('image', 'loras[0].path'); default 'url'. */
+  readonly field?: string;
+  /** Cancels the fetch (e.g. the task was cancelled). */
+  readonly signal?: AbortSignal;
+}
+
+export interface FetchedFile {
+  readonly bytes: Buffer;
+  /** The media type as passed to `allowedContentTypes`. */
+  readonly contentType: string;
+  /** The URL the body came from, after redirects. */
+  readonly finalUrl: string;
+}
+
+const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+const DEFAULT_MAX_REDIRECTS = 5;
+/** Headers that carry the caller's identity: they must not follow a redirect to another origin. */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+
+function requestHeaders(extra: Readonly<Record<string, string>> | undefined): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { 'user-agent': 'flux-serve', accept: '*/*' };
+  for (const [name, value] of Object.entries(extra ?? {})) headers[name.toLowerCase()] = value;
+  // Host comes from the URL (the pinned socket must still ask for the vetted name), and the body
+  // must arrive as stored: limits count the bytes we keep, and nothing here decompresses.
+  delete headers.host;
+  headers['accept-encoding'] = 'identity';
+  return headers;
+}
+
+function withoutCredentials(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const copy = { ...headers };
+  for (const name of CREDENTIAL_HEADERS) delete copy[name];
+  return copy;
+}
+
+/** One GET to a vetted target over a fresh connection pinned to its addresses. */
+function send(
+  target: FetchTarget,
+  headers: OutgoingHttpHeaders,
+  signal: AbortSignal,
+): Promise<IncomingMessage> {
+  const { url } = target;
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = client.request({
+      protocol: url.protocol,
+      host: target.hostname, // Host header and TLS server name; the address comes from `lookup`
+      port: url.port === '' ? undefined : Number(url.port),
+      path: `${url.pathname}${url.search}`,
+      method: 'GET',
+      headers,
+      lookup: pinnedLookup(target.addresses),
+      // No pooled sockets: a kept-alive socket is keyed by hostname and could outlive the vetting.
+      agent: false,
+      signal,
+    });
+    req.once('response', resolve);
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+function declaredLength(res: IncomingMessage): number | undefined {
+  const value = res.headers['content-length'];
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+async function readBody(
+  res: IncomingMessage,
+  field: string,
+  url: URL,
+  maxBytes: number,
+  total: number | undefined,
+  onProgress: SafeFetchOptions['onProgress'],
+  signal: AbortSignal,
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  const cutShort = (cause?: unknown) => {
+    // A timeout or cancellation also ends the stream early: the caller words those.
+    if (signal.aborted) return signal.reason;
+    const why =
+      cause === undefined ? '' : ` (${(cause as { code?: string }).code ?? (cause as Error).message})`;
+    return fetchError(
+      field,
+      `download of ${displayUrl(url)} was cut short after ${received} bytes${why}`,
+      cause,
+    );
+  };
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      received += chunk.length;
+      // Leaving the loop destroys the response, so the rest of an oversized body is never read.
+      if (received > maxBytes)
+        throw fetchError(field, `download exceeds the limit of ${formatBytes(maxBytes)}`);
+      chunks.push(chunk);
+      onProgress?.(received, total);
+    }
+  } catch (error) {
+    throw error instanceof FluxServeError ? error : cutShort(error);
+  }
+  if (!res.complete) throw cutShort();
+  return Buffer.concat(chunks, received);
+}
+
+/**
+ * Downloads `url` under the address policy and limits of `options`.
+ *
+ * @throws FluxServeError FLUX_ERR_USAGE (400) for an invalid or refused URL (also after a
+ *   redirect), a failed lookup or connection (`cause` chained), a non-2xx answer, a refused
+ *   content type or encoding, a body over `maxBytes`, the timeout, or cancellation
+ *
+ * @example
+ * const { bytes, contentType } = await safeFetch('https://example.com/cat.png', {
+ *   field: 'image',
+ *   maxBytes: 20 * 1024 * 1024,
+ *   timeoutMs: 30_000,
+ *   policy: { allowLoopback: false, allowPrivate: false },
+ *   allowedContentTypes: (ct) => ct.startsWith('image/'),
+ * });
+ */
+export async function safeFetch(url: string, options: SafeFetchOptions): Promise<FetchedFile> {
+  const field = options.field ?? 'url';
+  const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+  const lookup = options.lookup ?? systemLookup;
+  let current = parseFetchUrl(field, url);
+  let headers = requestHeaders(options.headers);
+  try {
+    for (let redirects = 0; ; redirects++) {
+      const target = await resolveFetchTarget(field, current, options.policy, lookup, signal);
+      const res = await send(target, headers, signal);
+      const status = res.statusCode ?? 0;
+      if (REDIRECTS.has(status)) {
+        res.destroy(); // a redirect's body is never wanted
+        const location = res.headers.location;
+        if (location === undefined) {
+          throw fetchError(field, `${displayUrl(current)} answered HTTP ${status} without a Location`);
+        }
+        if (redirects >= maxRedirects) {
+          throw fetchError(
+            field,
+            `too many redirects fetching ${displayUrl(url)} (more than ${maxRedirects})`,
+          );
+        }
+        const next = parseFetchUrl(field, location, current);
+        if (next.origin !== current.origin) headers = withoutCredentials(headers);
+        current = next;
+        continue;
+      }
+      if (status < 200 || status > 299) {
+        res.destroy();
+        throw fetchError(field, `${displayUrl(current)} answered HTTP ${status}`);
+      }
+      const contentType = (res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+      if (options.allowedContentTypes && !options.allowedContentTypes(contentType)) {
+        res.destroy();
+        const what = contentType === '' ? 'no content type' : `content type ${JSON.stringify(contentType)}`;
+        throw fetchError(field, `${displayUrl(current)} has ${what}, which is not accepted`);
+      }
+      const encoding = (res.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      if (encoding !== 'identity' && encoding !== '') {
+        res.destroy();
+        throw fetchError(
+          field,
+          `${displayUrl(current)} was sent with content encoding ${encoding}, not plain bytes`,
+        );
+      }
+      const total = declaredLength(res);
+      if (total !== undefined && total > options.maxBytes) {
+        res.destroy();
+        throw fetchError(field, `download exceeds the limit of ${formatBytes(options.maxBytes)}`);
+      }
+      const onAbort = () => res.destroy(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        const bytes = await readBody(
+          res,
+          field,
+          current,
+          options.maxBytes,
+          total,
+          options.onProgress,
+          signal,
+        );
+        return { bytes, contentType, finalUrl: current.href };
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+    }
+  } catch (error) {
+    if (error instanceof FluxServeError) throw error;
+    if (timeout.aborted) {
+      throw fetchError(
+        field,
+        `download of ${displayUrl(current)} timed out after ${options.timeoutMs} ms`,
+        error,
+      );
+    }
+    if (options.signal?.aborted)
+      throw fetchError(field, `download of ${displayUrl(current)} was cancelled`, error);
+    const why = (error as { code?: string }).code ?? (error as Error).message;
+    throw fetchError(field, `cannot fetch ${displayUrl(current)} (${why})`, error);
+  }
+}
