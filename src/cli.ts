@@ -13,6 +13,7 @@ import { loadModelSpec } from './build/model-spec.js';
 import { prepareDefaultModel } from './build/prepare-model.js';
 import { resolveTransformerConfig } from './build/resolve-config.js';
 import { writeTinyCheckpoint } from './build/tiny-checkpoint.js';
+import { registerGenerate } from './cli/generate-command.js';
 import { loadConfig } from './config.js';
 import { FluxServeError } from './errors.js';
 import { createLogger } from './log.js';
@@ -100,6 +101,8 @@ program
     const dir = await prepareDefaultModel(join(config.home, 'models'), log);
     process.stdout.write(`${dir}\n`);
   });
+
+registerGenerate(program, config, log);
 
 try {
   await program.parseAsync();

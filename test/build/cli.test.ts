@@ -104,6 +104,62 @@ describe('flux-serve tiny + build', () => {
     expect(t?.sources[0]?.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('generate (after the build above) writes images, prints seed and timings, dumps .npy', async () => {
+    const out = join(dir, 'gen', 'fox.jpg');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(dir, 'gen'), { recursive: true });
+    const { stdout, code } = await cli(
+      'generate',
+      '--model',
+      join(dir, 'model'),
+      '--prompt',
+      'a fox',
+      '--size',
+      '256*272',
+      '--seed',
+      '3',
+      '--format',
+      'jpeg',
+      '--out',
+      out,
+      '--dump',
+      join(dir, 'dump'),
+    );
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { seed: number; files: string[]; timings: Record<string, number> };
+    expect(report.seed).toBe(3);
+    expect(report.files).toEqual([out]);
+    expect(Object.keys(report.timings)).toEqual(
+      expect.arrayContaining(['textMs', 'denoiseMs', 'decodeMs', 'runtimeMs', 'encodeMs']),
+    );
+    const { default: sharp } = await import('sharp');
+    const meta = await sharp(out).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 256, 272]);
+    expect((await readdir(join(dir, 'dump'))).sort()).toEqual([
+      'latents.npy',
+      'noise.npy',
+      'pooled.npy',
+      'sigmas.npy',
+      'txt.npy',
+    ]);
+    const noise = await readFile(join(dir, 'dump', 'noise.npy'));
+    expect(noise.toString('latin1', 10, 80)).toContain("'shape': (1, 16, 34, 32)");
+  });
+
+  it('generate refuses an out-of-range size naming the field (exit 2)', async () => {
+    const { code, stderr } = await cli(
+      'generate',
+      '--model',
+      join(dir, 'model'),
+      '--prompt',
+      'x',
+      '--size',
+      '2048*512',
+    );
+    expect(code).toBe(2);
+    expect(stderr).toContain('size: width 2048 is outside 256–1536');
+  });
+
   it('a missing checkpoint is a usage error (exit 2) naming the path', async () => {
     const { code, stderr } = await cli('build', join(dir, 'nope'), '--out', join(dir, 'x'));
     expect(code).toBe(2);

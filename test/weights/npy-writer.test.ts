@@ -10,7 +10,9 @@ describe('npyBytes', () => {
     const header = bytes.subarray(10, 10 + headerLength).toString('latin1');
     expect(header).toMatch(/^\{'descr': '<f4', 'fortran_order': False, 'shape': \(2, 2\), \} *\n$/);
     const data = bytes.subarray(10 + headerLength);
-    expect(Array.from(new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)))).toEqual([1, -2, 3.5, 0]);
+    expect(
+      Array.from(new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))),
+    ).toEqual([1, -2, 3.5, 0]);
   });
 
   it('spells 1-d shapes as a Python tuple and float64 as <f8', () => {

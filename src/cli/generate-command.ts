@@ -1,0 +1,156 @@
+/**
+ * @module cli/generate-command
+ * `flux-serve generate`: one request from the command line, rendered in a worker thread, images
+ * written to disk, the seed and timings printed; `--dump` writes the run's tensors as .npy.
+ */
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { MODELS_DIR } from '../build/model-spec.js';
+import { prepareDefaultModel } from '../build/prepare-model.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { checkGenerationRequest, type OutputFormat, parseSize } from '../pipeline/generation-request.js';
+import type { Provider } from '../runtime/session.js';
+import { writeNpy } from '../weights/npy-writer.js';
+import { GenerationThread } from '../worker/generation-client.js';
+
+interface GenerateFlags {
+  model?: string;
+  prompt: string;
+  size: string;
+  steps: number;
+  seed: number;
+  numImages: number;
+  guidance: number;
+  image?: string;
+  mask?: string;
+  strength: number;
+  format: OutputFormat;
+  out?: string;
+  dump?: string;
+  provider: Provider;
+}
+
+function number(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${value} is not a number`);
+  return n;
+}
+
+/** A model dir, or a name under the model home's models/ (built with `flux-serve build`). */
+async function resolveModelDir(config: Config, log: Logger, model: string | undefined): Promise<string> {
+  const modelsDir = join(config.home, 'models');
+  if (!model) return prepareDefaultModel(modelsDir, log);
+  for (const dir of [model, join(modelsDir, model)]) {
+    if (
+      await access(join(dir, 'manifest.json')).then(
+        () => true,
+        () => false,
+      )
+    )
+      return dir;
+  }
+  throw new InvalidArgumentError(
+    `--model ${model}: no built model there or in ${modelsDir} (see ${MODELS_DIR})`,
+  );
+}
+
+/** A file path becomes base64; URLs, data URIs and base64 pass through as the API would get them. */
+async function imageArgument(value: string | undefined): Promise<string | undefined> {
+  if (!value) return undefined;
+  if (/^(https?:|data:)/.test(value)) return value;
+  return (await readFile(value)).toString('base64');
+}
+
+function outputPaths(out: string | undefined, seed: number, format: OutputFormat, count: number): string[] {
+  const ext = format === 'jpeg' ? '.jpg' : `.${format}`;
+  const base = out ?? `flux-${seed}${ext}`;
+  if (count === 1) return [base];
+  const e = extname(base);
+  return Array.from(
+    { length: count },
+    (_, i) => `${base.slice(0, base.length - e.length)}-${i + 1}${e || ext}`,
+  );
+}
+
+export function registerGenerate(program: Command, config: Readonly<Config>, log: Logger): void {
+  program
+    .command('generate')
+    .description('generate images from a prompt (txt2img, img2img with --image, inpainting with --mask)')
+    .option('--model <dir|name>', 'built model dir or name (default: the served model, tiny if no real one)')
+    .requiredOption('--prompt <text>', 'the prompt')
+    .option('--size <W*H>', 'output size, each side 256–1536', '1024*1024')
+    .option('--steps <n>', 'denoising steps 1–8', number, 4)
+    .option('--seed <n>', 'seed, -1 = random', number, -1)
+    .option('--num-images <n>', 'images 1–4', number, 1)
+    .option('--guidance <g>', 'guidance scale 0–10 (guidance-distilled models only)', number, 3.5)
+    .option('--image <file|url>', 'init image for img2img / inpainting')
+    .option('--mask <file|url>', 'inpainting mask: white = repaint, black = keep')
+    .option('--strength <s>', 'img2img strength 0–1', number, 0.8)
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['jpeg', 'png', 'webp']).default('png'),
+    )
+    .option('--out <path>', 'output file (with -1, -2 … for several images)')
+    .option('--dump <dir>', 'write noise, txt, pooled, latents and sigmas as .npy')
+    .addOption(new Option('--provider <ep>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
+    .action(async (flags: GenerateFlags) => {
+      const { width, height } = parseSize(flags.size);
+      const image = await imageArgument(flags.image);
+      const maskImage = await imageArgument(flags.mask);
+      const request = checkGenerationRequest({
+        prompt: flags.prompt,
+        width,
+        height,
+        steps: flags.steps,
+        seed: flags.seed,
+        numImages: flags.numImages,
+        guidanceScale: flags.guidance,
+        strength: flags.strength,
+        outputFormat: flags.format,
+        ...(image ? { image } : {}),
+        ...(maskImage ? { maskImage } : {}),
+      });
+      const modelDir = await resolveModelDir(config, log, flags.model);
+      const thread = await GenerationThread.start({
+        modelDir,
+        provider: flags.provider,
+        logLevel: config.logLevel,
+        maxImageBytes: config.maxImageBytes,
+        fetchTimeoutMs: config.fetchTimeoutMs,
+        fetchPolicy: config.fetchPolicy,
+      });
+      try {
+        const result = await thread.generate(request, (step, total) =>
+          log.info({ step, total }, 'denoising step'),
+        );
+        const paths = outputPaths(flags.out, result.seed, flags.format, result.outputs.length);
+        for (const [i, path] of paths.entries()) await writeFile(path, result.outputs[i] as Buffer);
+        if (flags.dump) await dump(flags.dump, result, request.numImages);
+        const timings = Object.fromEntries(
+          Object.entries(result.timings).map(([k, v]) => [k, Math.round(v)]),
+        );
+        process.stdout.write(
+          `${JSON.stringify({ seed: result.seed, files: paths, timings, droppedTokens: result.droppedTokens })}\n`,
+        );
+      } finally {
+        await thread.close();
+      }
+    });
+}
+
+async function dump(
+  dir: string,
+  result: Awaited<ReturnType<GenerationThread['generate']>>,
+  batch: number,
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const { width, height } = result.generationSize;
+  const [h, w] = [height / 8, width / 8];
+  const d = result.dump;
+  await writeNpy(join(dir, 'noise.npy'), d.noise, [batch, 16, h, w]);
+  await writeNpy(join(dir, 'latents.npy'), d.latents, [batch, 16, h, w]);
+  await writeNpy(join(dir, 'pooled.npy'), d.pooled, [1, d.pooled.length]);
+  await writeNpy(join(dir, 'txt.npy'), d.txt, [1, d.txtTokens, d.txt.length / d.txtTokens]);
+  await writeNpy(join(dir, 'sigmas.npy'), d.sigmas, [d.sigmas.length]);
+}

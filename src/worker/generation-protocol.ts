@@ -1,0 +1,45 @@
+/**
+ * @module worker/generation-protocol
+ * The messages between a generation thread and its owner. Numbers travel as typed arrays and
+ * images as Buffers (structured clone), never as JSON arrays.
+ */
+import type { Provider } from '../runtime/session.js';
+
+export interface ThreadInit {
+  readonly modelDir: string;
+  readonly provider: Provider;
+  readonly logLevel: string;
+  readonly maxImageBytes: number;
+  readonly fetchTimeoutMs: number;
+  readonly fetchPolicy: { readonly allowLoopback: boolean; readonly allowPrivate: boolean };
+}
+
+export interface ThreadResult {
+  readonly outputs: Buffer[];
+  readonly seed: number;
+  readonly width: number;
+  readonly height: number;
+  readonly generationSize: { readonly width: number; readonly height: number };
+  readonly droppedTokens: { readonly clip: number; readonly t5: number };
+  readonly timings: Readonly<Record<string, number>>;
+  readonly dump: {
+    readonly noise: Float32Array;
+    readonly txt: Float32Array;
+    readonly txtTokens: number;
+    readonly pooled: Float32Array;
+    readonly latents: Float32Array;
+    readonly sigmas: Float64Array;
+  };
+}
+
+export interface ThreadError {
+  readonly message: string;
+  readonly code: string;
+  readonly statusCode: number;
+}
+
+export type ThreadMessage =
+  | { readonly type: 'ready'; readonly provider: Provider }
+  | { readonly type: 'step'; readonly id: string; readonly step: number; readonly total: number }
+  | { readonly type: 'done'; readonly id: string; readonly result: ThreadResult }
+  | { readonly type: 'error'; readonly id: string; readonly error: ThreadError };

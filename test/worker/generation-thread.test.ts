@@ -1,0 +1,85 @@
+/**
+ * The generation thread: the model loads and runs off the main thread (whose event loop keeps
+ * ticking), progress and results cross as messages, errors come back coded.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildModel } from '../../src/build/build-model.js';
+import { loadModelSpec } from '../../src/build/model-spec.js';
+import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
+import { createLogger } from '../../src/log.js';
+import type { GenerationRequest } from '../../src/pipeline/generation-request.js';
+import { GenerationThread } from '../../src/worker/generation-client.js';
+
+let root: string;
+let thread: GenerationThread;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'thread-'));
+  await writeTinyCheckpoint(join(root, 'ckpt'), await loadModelSpec('tiny-dev'), { seed: 8 });
+  await buildModel(join(root, 'ckpt'), join(root, 'model'), {
+    dtype: 'float32',
+    ops: 'fused',
+    log: createLogger('silent'),
+  });
+  thread = await GenerationThread.start({
+    modelDir: join(root, 'model'),
+    provider: 'cpu',
+    logLevel: 'silent',
+    maxImageBytes: 1 << 20,
+    fetchTimeoutMs: 1000,
+    fetchPolicy: { allowLoopback: false, allowPrivate: false },
+  });
+});
+afterAll(async () => {
+  await thread.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+const request: GenerationRequest = {
+  prompt: 'a lighthouse',
+  width: 512,
+  height: 512,
+  steps: 3,
+  seed: 11,
+  numImages: 1,
+  guidanceScale: 3.5,
+  strength: 0.8,
+  outputFormat: 'webp',
+};
+
+describe('GenerationThread', () => {
+  it('renders on its own thread while the main event loop keeps running', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const steps: number[] = [];
+    const started = performance.now();
+    const result = await thread.generate(request, (step) => steps.push(step));
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    expect(thread.provider).toBe('cpu');
+    expect(steps).toEqual([1, 2, 3]);
+    expect(result.seed).toBe(11);
+    expect((await sharp(result.outputs[0] as Buffer).metadata()).format).toBe('webp');
+    expect(result.dump.sigmas.length).toBe(4);
+    expect(result.dump.txtTokens).toBe(512); // a guidance-distilled model uses 512 T5 tokens
+    // A blocked loop would tick ~0 times; allow a wide margin for a loaded 2-core machine.
+    expect(ticks).toBeGreaterThan(elapsed / 5 / 4);
+  });
+
+  it('returns coded 400 errors for bad input and keeps serving', async () => {
+    await expect(thread.generate({ ...request, image: 'http://10.0.0.1/x.png' })).rejects.toMatchObject({
+      statusCode: 400,
+      message: expect.stringMatching(/image: refused to fetch .* private address/),
+    });
+    await expect(thread.generate({ ...request, image: 'AAAA' })).rejects.toMatchObject({
+      statusCode: 400,
+      message: 'image: unsupported image format (unknown); allowed formats are PNG, JPEG and WebP',
+    });
+    const ok = await thread.generate({ ...request, steps: 1 });
+    expect(ok.outputs).toHaveLength(1);
+  });
+});
