@@ -19,8 +19,8 @@
  * Every failure is a FLUX_ERR_USAGE (400) naming the request field.
  */
 import sharp, { type OutputInfo, type Sharp } from 'sharp';
+import { requireInt, requireLength } from '../arguments.js';
 import { errors } from '../errors.js';
-import { requireInt, requireLength } from '../pipeline/validate.js';
 import { sniffImageFormat } from './sniff.js';
 
 /** Default limit on an input image's pixels (width × height as stored), checked before decoding. */

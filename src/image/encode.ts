@@ -12,8 +12,8 @@
  * so no crop is wanted.
  */
 import sharp, { type Sharp } from 'sharp';
+import { requireInt, requireLength } from '../arguments.js';
 import { errors } from '../errors.js';
-import { requireInt, requireLength } from '../pipeline/validate.js';
 
 /** The output formats of the contract (`output_format`). */
 export type ImageFormat = 'jpeg' | 'png' | 'webp';

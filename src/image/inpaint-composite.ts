@@ -11,7 +11,7 @@
  * denoised the repainted region against the kept latents, so the generated side continues the
  * kept content; any seam is the VAE's small colour error at the boundary.
  */
-import { requireInt, requireLength } from '../pipeline/validate.js';
+import { requireInt, requireLength } from '../arguments.js';
 
 /** Mask values at or above this repaint; below it the input pixel is kept. */
 export const REPAINT_THRESHOLD = 128;

@@ -4,7 +4,7 @@
  * [0, 1], ×255, rounded (not BFL's clamp-and-truncate). Done in JS because sharp reads float raw
  * input as zeros (dependencies.md §4); one pass over the planes, no intermediate arrays.
  */
-import { requireInt, requireLength } from '../pipeline/validate.js';
+import { requireInt, requireLength } from '../arguments.js';
 
 /**
  * [B, 3, H, W] float32 (planar, ≈[-1, 1], unclamped) → one HWC RGB `Uint8Array` per batch item.

@@ -4,7 +4,7 @@
  * §9 step 6). Both work in place on packed latents and round like torch's float32 ops: each
  * tensor operation of the reference (a product, a sum) is rounded to float32 on its own.
  */
-import { requireFinite, requireLength } from './validate.js';
+import { requireFinite, requireLength } from '../arguments.js';
 
 /**
  * x ← x + (σ_next − σ)·v, in place (dt < 0: sigma falls toward 0). As diffusers'

@@ -3,9 +3,10 @@
  * The inpainting mask at latent resolution (flux.md §9 steps 2 and 4): white / 1 = repaint,
  * black / 0 = keep.
  */
+
+import { requireInt, requireLength } from '../arguments.js';
 import { LATENT_CHANNELS, latentSize } from './noise.js';
 import { packLatents } from './packing.js';
-import { requireInt, requireLength } from './validate.js';
 
 /**
  * torch `interpolate(mode='nearest')` source index for output index `i` (UpSample.h

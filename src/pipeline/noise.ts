@@ -4,8 +4,8 @@
  * random one (seed = -1).
  */
 import { getRandomValues } from 'node:crypto';
+import { requireInt } from '../arguments.js';
 import { TorchCpuGenerator } from './torch-randn.js';
-import { requireInt } from './validate.js';
 
 /** FLUX's VAE latent channels (flux.md §4, §7.1). */
 export const LATENT_CHANNELS = 16;

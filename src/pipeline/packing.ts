@@ -3,8 +3,9 @@
  * 2x2 patch packing of VAE latents into transformer tokens and back (flux.md §4), and the position
  * ids of text and image tokens (flux.md §3.4).
  */
+
+import { requireInt, requireLength } from '../arguments.js';
 import { errors } from '../errors.js';
-import { requireInt, requireLength } from './validate.js';
 
 function checkGrid(batch: number, channels: number, height: number, width: number): void {
   requireInt('batch', batch, 1);

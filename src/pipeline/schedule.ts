@@ -7,8 +7,9 @@
  * Values are float64. diffusers' scheduler (FlowMatchEulerDiscreteScheduler) and BFL's
  * `get_schedule` hold them in float32, i.e. within 6e-8 of these; round when comparing bits.
  */
+
+import { requireFinite, requireInt } from '../arguments.js';
 import { errors } from '../errors.js';
-import { requireFinite, requireInt } from './validate.js';
 
 /** How the base schedule is warped: not at all (schnell), or dev's resolution-dependent shift. */
 export type SigmaShift =

@@ -2,8 +2,9 @@
  * @module pipeline/strength
  * img2img/inpaint strength → the step the sampler starts at (flux.md §8 step 3, §5.6).
  */
+
+import { requireInt } from '../arguments.js';
 import { errors } from '../errors.js';
-import { requireInt } from './validate.js';
 
 /**
  * Index of the first of N steps to run for `strength` in [0, 1], with diffusers' arithmetic:

@@ -33,8 +33,9 @@
  * vanish in that rounding except at float rounding ties). torch.randn with dtype=bfloat16 (what a
  * bf16 diffusers pipeline draws) is a different algorithm again (8-bit uniforms); not reproduced.
  */
+
+import { requireInt } from '../arguments.js';
 import { Mt19937 } from './mt19937.js';
-import { requireInt } from './validate.js';
 
 const TWO_POW_M24 = 2 ** -24;
 const TWO_POW_M53 = 2 ** -53;

@@ -1,9 +1,9 @@
 /**
- * @module pipeline/validate
- * Argument checks shared by the sampler helpers. They guard against caller bugs and bad request
+ * @module arguments
+ * Argument checks shared by the sampler and image helpers. They guard against caller bugs and bad request
  * values alike; every failure is a coded `FLUX_ERR_USAGE` error naming the argument.
  */
-import { errors } from '../errors.js';
+import { errors } from './errors.js';
 
 /**
  * Returns `value` when it is an integer >= `min`, else throws FLUX_ERR_USAGE.
