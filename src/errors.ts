@@ -37,6 +37,20 @@ export const errors = {
   ),
   /** The graph builder was asked for something inconsistent (a bug in a caller, not user input). */
   GRAPH: define('FLUX_ERR_GRAPH', 500, (why: string) => `graph build failed: ${why}`),
+  /** The queue holds its configured maximum of waiting tasks. */
+  QUEUE_FULL: define(
+    'FLUX_ERR_QUEUE_FULL',
+    429,
+    (limit: number) => `the queue is full (${limit} waiting tasks); retry later`,
+  ),
+  /** A task id that does not exist (or was purged by retention). */
+  TASK_NOT_FOUND: define('FLUX_ERR_TASK_NOT_FOUND', 404, (id: string) => `task ${id} not found`),
+  /** A task asked to move backwards or sideways in its state machine. */
+  TASK_STATE: define(
+    'FLUX_ERR_TASK_STATE',
+    409,
+    (id: string, from: string, to: string) => `task ${id} cannot go from ${from} to ${to}`,
+  ),
   /** A command-line invocation is wrong. */
   USAGE: define('FLUX_ERR_USAGE', 400, (why: string) => why),
 } as const;

@@ -1,0 +1,85 @@
+/**
+ * @module jobs/task
+ * A task (the hosted API's "prediction") and the store contract the API and the worker share.
+ * States only ever move forward: created → processing → completed | failed (api.md).
+ */
+import type { GenerationRequest } from '../pipeline/generation-request.js';
+
+export type TaskStatus = 'created' | 'processing' | 'completed' | 'failed';
+
+export interface TaskTimings {
+  /** ms of model work (the hosted `timings.inference`). */
+  readonly inference?: number;
+  readonly queue?: number;
+  readonly text?: number;
+  readonly denoise?: number;
+  readonly decode?: number;
+  readonly total?: number;
+}
+
+export interface Task {
+  readonly id: string;
+  /** The hosted model id, e.g. `wavespeed-ai/flux-schnell-lora`. */
+  readonly model: string;
+  readonly status: TaskStatus;
+  readonly request: GenerationRequest;
+  /** The raw request body, echoed to webhooks as `input`. */
+  readonly input: Readonly<Record<string, unknown>>;
+  /** API key id that submitted it (per-key limits), or null without auth. */
+  readonly owner: string | null;
+  readonly webhook: string | null;
+  /** Output file names in the output store, in order; empty until completed. */
+  readonly outputs: readonly string[];
+  readonly hasNsfwContents: readonly boolean[];
+  readonly seed: number | null;
+  readonly error: string | null;
+  readonly attempts: number;
+  readonly timings: TaskTimings;
+  readonly createdAt: number; // ms since epoch
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+}
+
+export interface NewTask {
+  readonly model: string;
+  readonly request: GenerationRequest;
+  readonly input: Readonly<Record<string, unknown>>;
+  readonly owner: string | null;
+  readonly webhook: string | null;
+}
+
+export interface CompletedWork {
+  readonly outputs: readonly string[];
+  readonly hasNsfwContents: readonly boolean[];
+  readonly seed: number;
+  readonly timings: TaskTimings;
+}
+
+export interface HistoryQuery {
+  readonly page: number; // 1-based
+  readonly pageSize: number;
+  readonly status?: TaskStatus;
+  readonly model?: string;
+}
+
+/** Durable task records and the FIFO queue over them. */
+export interface TaskStore {
+  /** Inserts a `created` task; throws QUEUE_FULL (429) when `created` tasks reach the limit. */
+  create(task: NewTask): Task;
+  get(id: string): Task | undefined;
+  /** Atomically moves the oldest `created` task to `processing` (attempts + 1) and returns it. */
+  claimNext(): Task | undefined;
+  /** Only from `processing`; outputs must already be in the output store. */
+  complete(id: string, work: CompletedWork): Task;
+  /** From `created` or `processing`. */
+  fail(id: string, error: string): Task;
+  /** 1-based position among `created` tasks, 0 when not queued. */
+  queuePosition(id: string): number;
+  queueLength(): number;
+  /** Tasks left `processing` by a crash go back to `created`, or fail after `maxAttempts`. Returns their ids. */
+  recoverInterrupted(maxAttempts: number): { requeued: string[]; failed: string[] };
+  history(q: HistoryQuery): { total: number; items: Task[] };
+  /** Deletes finished tasks older than the cutoff; returns their output names for deletion. */
+  purgeFinishedBefore(cutoffMs: number): string[];
+  close(): void;
+}
