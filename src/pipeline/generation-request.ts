@@ -51,9 +51,8 @@ export function parseSize(size: string): { width: number; height: number } {
     ['width', width],
     ['height', height],
   ] as const) {
-    if (v < LIMITS.side.min || v > LIMITS.side.max) {
-      throw errors.USAGE(`size: ${name} ${v} is outside ${LIMITS.side.min}–${LIMITS.side.max}`);
-    }
+    if (v < LIMITS.side.min) throw errors.USAGE(`size: ${name} ${v} is below the minimum ${LIMITS.side.min}`);
+    if (v > LIMITS.side.max) throw errors.USAGE(`size: ${name} ${v} is above the maximum ${LIMITS.side.max}`);
   }
   return { width, height };
 }

@@ -157,7 +157,7 @@ describe('flux-serve tiny + build', () => {
       '2048*512',
     );
     expect(code).toBe(2);
-    expect(stderr).toContain('size: width 2048 is outside 256–1536');
+    expect(stderr).toContain('size: width 2048 is above the maximum 1536');
   });
 
   it('a missing checkpoint is a usage error (exit 2) naming the path', async () => {

@@ -26,8 +26,8 @@ describe('parseSize', () => {
   ])('%s', (s, w, h) => expect(parseSize(s)).toEqual({ width: w, height: h }));
 
   it.each([
-    ['2000*1024', /size: width 2000 is outside 256–1536/],
-    ['1024*255', /size: height 255 is outside 256–1536/],
+    ['2000*1024', /size: width 2000 is above the maximum 1536/],
+    ['1024*255', /size: height 255 is below the minimum 256/],
     ['1024', /expected "W\*H"/],
     ['10.5*300', /expected "W\*H"/],
   ])('%s is refused naming the problem', (s, message) => {

@@ -1,0 +1,258 @@
+/**
+ * @module api/submit-schema
+ * The flux-schnell-lora submit body (api.md, "Submit request"): its JSON schema, as `GET /api/v3/models`
+ * publishes it, and a validator that needs no Fastify so the worker and the CLI apply the same rules.
+ * Ranges come from pipeline/generation-request's LIMITS; only the LoRA rules live here.
+ */
+import { errors } from '../errors.js';
+import {
+  checkGenerationRequest,
+  type GenerationRequest,
+  LIMITS,
+  type OutputFormat,
+  parseSize,
+} from '../pipeline/generation-request.js';
+
+/** LoRA rules of the contract; `maxCount` is the default of a configurable limit. */
+export const LORA_LIMITS = { maxCount: 5, scale: { min: 0, max: 4 } } as const;
+
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['jpeg', 'png', 'webp'];
+
+/** The hosted form order, which UIs (ComfyUI nodes, the playground) follow. */
+export const SUBMIT_ORDER = [
+  'prompt',
+  'image',
+  'mask_image',
+  'strength',
+  'loras',
+  'size',
+  'num_inference_steps',
+  'guidance_scale',
+  'num_images',
+  'seed',
+  'output_format',
+  'enable_base64_output',
+  'enable_safety_checker',
+  'enable_sync_mode',
+] as const;
+
+export const SUBMIT_DEFAULTS = {
+  image: '',
+  mask_image: '',
+  strength: 0.8,
+  size: '1024*1024',
+  num_inference_steps: 4,
+  guidance_scale: 3.5,
+  num_images: 1,
+  seed: -1,
+  output_format: 'jpeg' as OutputFormat,
+  enable_base64_output: false,
+  enable_safety_checker: true,
+  enable_sync_mode: false,
+} as const;
+
+/** Scale of a LoRA entry that leaves it out, as the hosted form pre-fills it. */
+const DEFAULT_LORA_SCALE = 1;
+
+/**
+ * Annotation keywords the published schemas use; Fastify's Ajv runs in strict mode and refuses unknown
+ * keywords, so an app that validates with these schemas declares them.
+ * @example fastify({ ajv: { customOptions: { keywords: [...SCHEMA_KEYWORDS] } } })
+ */
+export const SCHEMA_KEYWORDS = ['x-order-properties'] as const;
+
+const range = (r: { min: number; max: number }) => ({ minimum: r.min, maximum: r.max });
+
+/**
+ * JSON schema of the submit body. Unknown fields are allowed (clients send extra keys); the side
+ * range of `size` cannot be said in JSON schema, so parseSubmitBody checks it.
+ * @example SUBMIT_SCHEMA.properties.size.default // '1024*1024'
+ */
+export const SUBMIT_SCHEMA = {
+  type: 'object',
+  required: ['prompt'],
+  additionalProperties: true,
+  'x-order-properties': [...SUBMIT_ORDER],
+  properties: {
+    prompt: { type: 'string', minLength: 1, description: 'The text to generate from.' },
+    image: {
+      type: 'string',
+      default: SUBMIT_DEFAULTS.image,
+      description: 'Input image for img2img: http(s) URL, data URI or bare base64 (PNG/JPEG/WebP).',
+    },
+    mask_image: {
+      type: 'string',
+      default: SUBMIT_DEFAULTS.mask_image,
+      description: 'Inpainting mask, same forms as image; white = repaint, black = keep. Requires image.',
+    },
+    strength: {
+      type: 'number',
+      default: SUBMIT_DEFAULTS.strength,
+      ...range(LIMITS.strength),
+      description: 'How much of the input image to repaint; used only with image.',
+    },
+    loras: {
+      type: 'array',
+      default: [],
+      maxItems: LORA_LIMITS.maxCount,
+      description: 'LoRAs to apply: HF owner/repo[/file.safetensors], an http(s) URL or a local file name.',
+      items: {
+        type: 'object',
+        required: ['path'],
+        properties: {
+          path: { type: 'string', minLength: 1 },
+          scale: { type: 'number', default: DEFAULT_LORA_SCALE, ...range(LORA_LIMITS.scale) },
+        },
+      },
+    },
+    size: {
+      type: 'string',
+      default: SUBMIT_DEFAULTS.size,
+      pattern: '^\\s*\\d+\\s*[*xX]\\s*\\d+\\s*$',
+      description: `"W*H" (also x/X), each side an integer ${LIMITS.side.min}–${LIMITS.side.max}.`,
+    },
+    num_inference_steps: {
+      type: 'integer',
+      default: SUBMIT_DEFAULTS.num_inference_steps,
+      ...range(LIMITS.steps),
+    },
+    guidance_scale: {
+      type: 'number',
+      default: SUBMIT_DEFAULTS.guidance_scale,
+      ...range(LIMITS.guidanceScale),
+      description: 'Used by guidance-distilled models (dev); schnell ignores it.',
+    },
+    num_images: { type: 'integer', default: SUBMIT_DEFAULTS.num_images, ...range(LIMITS.numImages) },
+    seed: {
+      type: 'integer',
+      default: SUBMIT_DEFAULTS.seed,
+      ...range(LIMITS.seed),
+      description: '-1 draws a random seed; the seed used is reported.',
+    },
+    output_format: { type: 'string', default: SUBMIT_DEFAULTS.output_format, enum: [...OUTPUT_FORMATS] },
+    enable_base64_output: { type: 'boolean', default: SUBMIT_DEFAULTS.enable_base64_output },
+    enable_safety_checker: { type: 'boolean', default: SUBMIT_DEFAULTS.enable_safety_checker },
+    enable_sync_mode: { type: 'boolean', default: SUBMIT_DEFAULTS.enable_sync_mode },
+  },
+} as const;
+
+export interface LoraSpec {
+  readonly path: string;
+  readonly scale: number;
+}
+
+export interface SubmitBody {
+  readonly request: GenerationRequest;
+  readonly loras: LoraSpec[];
+  readonly enableBase64Output: boolean;
+  readonly enableSafetyChecker: boolean;
+  readonly enableSyncMode: boolean;
+}
+
+export interface SubmitOptions {
+  /** The configured LoRA limit (default LORA_LIMITS.maxCount). */
+  readonly maxLoras?: number;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string')
+    return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${String(value)}`;
+}
+
+function wrongType(field: string, expected: string, value: unknown): never {
+  throw errors.USAGE(`${field}: expected ${expected}, got ${describe(value)}`);
+}
+
+/** The body's value or the default; null counts as absent because some SDKs send None for unset fields. */
+function field(body: Record<string, unknown>, name: string): unknown {
+  const v = body[name];
+  return v === null ? undefined : v;
+}
+
+function str(body: Record<string, unknown>, name: string, fallback: string): string {
+  const v = field(body, name) ?? fallback;
+  return typeof v === 'string' ? v : wrongType(name, 'a string', v);
+}
+
+function num(body: Record<string, unknown>, name: string, fallback: number): number {
+  const v = field(body, name) ?? fallback;
+  return typeof v === 'number' ? v : wrongType(name, 'a number', v);
+}
+
+function bool(body: Record<string, unknown>, name: string, fallback: boolean): boolean {
+  const v = field(body, name) ?? fallback;
+  return typeof v === 'boolean' ? v : wrongType(name, 'a boolean', v);
+}
+
+function parseLora(entry: unknown, index: number): LoraSpec {
+  const name = `loras[${index}]`;
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    wrongType(name, 'an object {path, scale}', entry);
+  }
+  const record = entry as Record<string, unknown>;
+  const path = record.path;
+  if (typeof path !== 'string') wrongType(`${name}.path`, 'a string', path);
+  if (path.trim() === '') throw errors.USAGE(`${name}.path: must not be empty`);
+  const scale = record.scale ?? DEFAULT_LORA_SCALE;
+  if (typeof scale !== 'number') wrongType(`${name}.scale`, 'a number', scale);
+  const { min, max } = LORA_LIMITS.scale;
+  if (!Number.isFinite(scale) || scale < min || scale > max) {
+    throw errors.USAGE(`${name}.scale: ${scale} is not a number in ${min}–${max}`);
+  }
+  return { path: path.trim(), scale };
+}
+
+function parseLoras(value: unknown, maxLoras: number): LoraSpec[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) wrongType('loras', 'an array of {path, scale}', value);
+  if (value.length > maxLoras) throw errors.USAGE(`loras: at most ${maxLoras} LoRAs, got ${value.length}`);
+  return value.map(parseLora);
+}
+
+function parseFormat(value: string): OutputFormat {
+  if ((OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
+  throw errors.USAGE(
+    `output_format: expected one of ${OUTPUT_FORMATS.join(', ')}, got ${JSON.stringify(value)}`,
+  );
+}
+
+/**
+ * Validates a submit body and applies the defaults; throws FLUX_ERR_USAGE (400) naming the field
+ * and the rule. Unknown fields are ignored.
+ * @example parseSubmitBody({ prompt: 'a cat', size: '768x512' }).request // { prompt: 'a cat', width: 768, height: 512, steps: 4, … }
+ */
+export function parseSubmitBody(body: unknown, opts: SubmitOptions = {}): SubmitBody {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    wrongType('body', 'a JSON object', body);
+  const b = body as Record<string, unknown>;
+  if (field(b, 'prompt') === undefined) throw errors.USAGE('prompt: is required');
+  const prompt = str(b, 'prompt', '');
+  const { width, height } = parseSize(str(b, 'size', SUBMIT_DEFAULTS.size));
+  const image = str(b, 'image', SUBMIT_DEFAULTS.image).trim();
+  const maskImage = str(b, 'mask_image', SUBMIT_DEFAULTS.mask_image).trim();
+  const request = checkGenerationRequest({
+    prompt,
+    width,
+    height,
+    steps: num(b, 'num_inference_steps', SUBMIT_DEFAULTS.num_inference_steps),
+    seed: num(b, 'seed', SUBMIT_DEFAULTS.seed),
+    numImages: num(b, 'num_images', SUBMIT_DEFAULTS.num_images),
+    guidanceScale: num(b, 'guidance_scale', SUBMIT_DEFAULTS.guidance_scale),
+    strength: num(b, 'strength', SUBMIT_DEFAULTS.strength),
+    ...(image !== '' && { image }),
+    ...(maskImage !== '' && { maskImage }),
+    outputFormat: parseFormat(str(b, 'output_format', SUBMIT_DEFAULTS.output_format)),
+  });
+  return {
+    request,
+    loras: parseLoras(field(b, 'loras'), opts.maxLoras ?? LORA_LIMITS.maxCount),
+    enableBase64Output: bool(b, 'enable_base64_output', SUBMIT_DEFAULTS.enable_base64_output),
+    enableSafetyChecker: bool(b, 'enable_safety_checker', SUBMIT_DEFAULTS.enable_safety_checker),
+    enableSyncMode: bool(b, 'enable_sync_mode', SUBMIT_DEFAULTS.enable_sync_mode),
+  };
+}
