@@ -66,7 +66,11 @@ describe('error handler', () => {
     const server = await build();
     const res = await server.inject({ method: 'GET', url: '/bad-size' });
     expect(res.statusCode).toBe(400);
-    expect(res.json()).toEqual({ code: 400, message: 'size: width 2000 is above the maximum 1536', data: null });
+    expect(res.json()).toEqual({
+      code: 400,
+      message: 'size: width 2000 is above the maximum 1536',
+      data: null,
+    });
     const full = await server.inject({ method: 'GET', url: '/queue-full' });
     expect(full.statusCode).toBe(429);
     expect(full.headers['retry-after']).toBe('5');
