@@ -14,6 +14,7 @@ import { prepareDefaultModel } from './build/prepare-model.js';
 import { resolveTransformerConfig } from './build/resolve-config.js';
 import { writeTinyCheckpoint } from './build/tiny-checkpoint.js';
 import { registerGenerate } from './cli/generate-command.js';
+import { registerServe } from './cli/serve-command.js';
 import { loadConfig } from './config.js';
 import { FluxServeError } from './errors.js';
 import { createLogger } from './log.js';
@@ -103,6 +104,7 @@ program
   });
 
 registerGenerate(program, config, log);
+registerServe(program, config, log);
 
 try {
   await program.parseAsync();

@@ -15,6 +15,20 @@ export interface Config {
   readonly fetchTimeoutMs: number;
   /** URL fetches refuse private and loopback addresses unless these allow them (api.md). */
   readonly fetchPolicy: { readonly allowLoopback: boolean; readonly allowPrivate: boolean };
+  readonly host: string;
+  readonly port: number;
+  /** Base of output URLs; default `http://<host>:<port>`. */
+  readonly publicUrl: string | undefined;
+  /** File of API keys, one per line; none = loopback only, no auth. */
+  readonly keysFile: string | undefined;
+  /** Most waiting tasks; beyond it submits get 429. */
+  readonly maxQueued: number;
+  /** Longest enable_sync_mode wait, ms. */
+  readonly syncWaitMs: number;
+  /** Largest request body, bytes (base64 images travel inside it). */
+  readonly bodyLimit: number;
+  /** Attempts per task when the worker dies under it. */
+  readonly maxAttempts: number;
 }
 
 function positive(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
@@ -35,6 +49,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     logLevel: env.LOG_LEVEL ?? 'info',
     maxImageBytes: positive(env, 'FLUX_SERVE_MAX_IMAGE_BYTES', 20 * 1024 * 1024), // 20 MiB
     fetchTimeoutMs: positive(env, 'FLUX_SERVE_FETCH_TIMEOUT_MS', 30_000), // 30 s
+    host: env.FLUX_SERVE_HOST ?? '127.0.0.1',
+    port: positive(env, 'FLUX_SERVE_PORT', 8080),
+    publicUrl: env.FLUX_SERVE_PUBLIC_URL || undefined,
+    keysFile: env.FLUX_SERVE_KEYS_FILE || undefined,
+    maxQueued: positive(env, 'FLUX_SERVE_MAX_QUEUE', 100),
+    syncWaitMs: positive(env, 'FLUX_SERVE_SYNC_WAIT_MS', 90_000), // 90 s
+    bodyLimit: positive(env, 'FLUX_SERVE_BODY_LIMIT', 64 * 1024 * 1024), // 64 MiB: two 20 MiB images as base64
+    maxAttempts: positive(env, 'FLUX_SERVE_MAX_ATTEMPTS', 3),
     fetchPolicy: Object.freeze({
       allowLoopback: flag(env, 'FLUX_SERVE_FETCH_ALLOW_LOOPBACK'),
       allowPrivate: flag(env, 'FLUX_SERVE_FETCH_ALLOW_PRIVATE'),

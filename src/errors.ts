@@ -51,6 +51,14 @@ export const errors = {
     409,
     (id: string, from: string, to: string) => `task ${id} cannot go from ${from} to ${to}`,
   ),
+  /** A missing or wrong `Authorization: Bearer` key. */
+  UNAUTHORIZED: define(
+    'FLUX_ERR_UNAUTHORIZED',
+    401,
+    () => 'missing or invalid API key (Authorization: Bearer <key>)',
+  ),
+  /** An output file that does not exist (never written, or removed by retention). */
+  OUTPUT_NOT_FOUND: define('FLUX_ERR_OUTPUT_NOT_FOUND', 404, (name: string) => `output ${name} not found`),
   /** A command-line invocation is wrong. */
   USAGE: define('FLUX_ERR_USAGE', 400, (why: string) => why),
 } as const;

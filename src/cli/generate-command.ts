@@ -6,14 +6,13 @@
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { MODELS_DIR } from '../build/model-spec.js';
-import { prepareDefaultModel } from '../build/prepare-model.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { checkGenerationRequest, type OutputFormat, parseSize } from '../pipeline/generation-request.js';
 import type { Provider } from '../runtime/session.js';
 import { writeNpy } from '../weights/npy-writer.js';
 import { GenerationThread } from '../worker/generation-client.js';
+import { resolveModelDir } from './model-dir.js';
 
 interface GenerateFlags {
   model?: string;
@@ -36,24 +35,6 @@ function number(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n)) throw new InvalidArgumentError(`${value} is not a number`);
   return n;
-}
-
-/** A model dir, or a name under the model home's models/ (built with `flux-serve build`). */
-async function resolveModelDir(config: Config, log: Logger, model: string | undefined): Promise<string> {
-  const modelsDir = join(config.home, 'models');
-  if (!model) return prepareDefaultModel(modelsDir, log);
-  for (const dir of [model, join(modelsDir, model)]) {
-    if (
-      await access(join(dir, 'manifest.json')).then(
-        () => true,
-        () => false,
-      )
-    )
-      return dir;
-  }
-  throw new InvalidArgumentError(
-    `--model ${model}: no built model there or in ${modelsDir} (see ${MODELS_DIR})`,
-  );
 }
 
 /** A file path becomes base64; URLs, data URIs and base64 pass through as the API would get them. */

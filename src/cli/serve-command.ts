@@ -1,0 +1,93 @@
+/**
+ * @module cli/serve-command
+ * `flux-serve serve`: the HTTP server of the hosted contract. Tasks are stored in SQLite under the
+ * model home, outputs in its outputs/ folder; a generation thread owns the model. On start-up,
+ * tasks a previous run left `processing` are queued again (or failed after the attempt limit).
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { buildApp } from '../api/app.js';
+import { type ApiKey, checkListenAddress, parseApiKeys } from '../api/auth.js';
+import type { Config } from '../config.js';
+import { Dispatcher } from '../jobs/dispatcher.js';
+import { LocalOutputStore } from '../jobs/output-store.js';
+import { openSqliteTaskStore } from '../jobs/sqlite-task-store.js';
+import type { Logger } from '../log.js';
+import { GenerationThread } from '../worker/generation-client.js';
+import { resolveModelDir } from './model-dir.js';
+
+interface ServeFlags {
+  host: string;
+  port: string;
+  model?: string;
+  keys?: string;
+}
+
+export const SERVED_MODELS = ['wavespeed-ai/flux-schnell-lora', 'wavespeed-ai/flux-schnell'] as const;
+
+export function registerServe(program: Command, config: Readonly<Config>, log: Logger): void {
+  program
+    .command('serve')
+    .description('serve the hosted flux-schnell-lora API (FLUX_SERVE_* environment variables: see README)')
+    .option('--host <host>', 'listen address', config.host)
+    .option('--port <port>', 'listen port', String(config.port))
+    .option('--model <dir|name>', 'built model dir or name (default: FLUX.1 [schnell], else the tiny model)')
+    .option('--keys <file>', 'API keys file, one key per line', config.keysFile)
+    .action(async (flags: ServeFlags) => {
+      const keys: ApiKey[] = flags.keys ? parseApiKeys(await readFile(flags.keys, 'utf8')) : [];
+      checkListenAddress(flags.host, keys);
+      const port = Number(flags.port);
+      const modelDir = await resolveModelDir(config, log, flags.model);
+      await mkdir(config.home, { recursive: true });
+      const store = openSqliteTaskStore(join(config.home, 'tasks.db'), { maxQueued: config.maxQueued });
+      const recovered = store.recoverInterrupted(config.maxAttempts);
+      if (recovered.requeued.length + recovered.failed.length > 0)
+        log.warn(recovered, 'tasks interrupted by the last stop');
+      const outputs = new LocalOutputStore(join(config.home, 'outputs'));
+      let ready = false;
+      log.info({ modelDir }, 'loading the model in the generation thread');
+      const threadStarting = GenerationThread.start({
+        modelDir,
+        provider: 'cpu',
+        logLevel: config.logLevel,
+        maxImageBytes: config.maxImageBytes,
+        fetchTimeoutMs: config.fetchTimeoutMs,
+        fetchPolicy: config.fetchPolicy,
+      });
+      // The server listens while the model loads (/readyz answers 503 until then); tasks wait in the queue.
+      const executor = {
+        generate: async (...a: Parameters<GenerationThread['generate']>) =>
+          (await threadStarting).generate(...a),
+      };
+      const dispatcher = new Dispatcher(store, outputs, executor, { maxAttempts: config.maxAttempts, log });
+      const app = buildApp({
+        store,
+        outputs,
+        dispatcher,
+        keys,
+        publicBaseUrl:
+          config.publicUrl ?? `http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${port}`,
+        models: SERVED_MODELS,
+        syncWaitMs: config.syncWaitMs,
+        bodyLimit: config.bodyLimit,
+        ready: () => ready,
+        log,
+      });
+      await app.listen({ host: flags.host, port });
+      dispatcher.start();
+      const thread = await threadStarting;
+      ready = true;
+      log.info({ provider: thread.provider }, 'model loaded; ready');
+      const shutdown = async () => {
+        log.info('shutting down');
+        await app.close();
+        await dispatcher.stop();
+        await thread.close();
+        store.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', shutdown);
+      process.once('SIGTERM', shutdown);
+    });
+}

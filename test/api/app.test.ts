@@ -1,0 +1,157 @@
+/**
+ * The HTTP app end to end on the tiny model: submit, poll, outputs, sync mode, base64, errors and
+ * auth, with the real SQLite store, dispatcher and generation thread.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { parseApiKeys } from '../../src/api/auth.js';
+import { buildModel } from '../../src/build/build-model.js';
+import { loadModelSpec } from '../../src/build/model-spec.js';
+import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
+import { Dispatcher } from '../../src/jobs/dispatcher.js';
+import { LocalOutputStore } from '../../src/jobs/output-store.js';
+import { openSqliteTaskStore } from '../../src/jobs/sqlite-task-store.js';
+import type { TaskStore } from '../../src/jobs/task.js';
+import { createLogger } from '../../src/log.js';
+import { GenerationThread } from '../../src/worker/generation-client.js';
+
+const log = createLogger('silent');
+const MODEL = 'wavespeed-ai/flux-schnell-lora';
+let root: string;
+let thread: GenerationThread;
+let store: TaskStore;
+let dispatcher: Dispatcher;
+let app: FastifyInstance;
+let secured: FastifyInstance;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'api-app-'));
+  await writeTinyCheckpoint(join(root, 'ckpt'), await loadModelSpec('tiny'), { seed: 4 });
+  await buildModel(join(root, 'ckpt'), join(root, 'model'), { dtype: 'float32', ops: 'fused', log });
+  thread = await GenerationThread.start({
+    modelDir: join(root, 'model'),
+    provider: 'cpu',
+    logLevel: 'silent',
+    maxImageBytes: 1 << 20,
+    fetchTimeoutMs: 1000,
+    fetchPolicy: { allowLoopback: false, allowPrivate: false },
+  });
+  store = openSqliteTaskStore(join(root, 'tasks.db'), { maxQueued: 3 });
+  const outputs = new LocalOutputStore(join(root, 'outputs'));
+  dispatcher = new Dispatcher(store, outputs, thread, { maxAttempts: 2, log });
+  dispatcher.start();
+  const options = {
+    store,
+    outputs,
+    dispatcher,
+    keys: [],
+    publicBaseUrl: 'http://127.0.0.1:8080',
+    models: [MODEL],
+    syncWaitMs: 60_000,
+    bodyLimit: 64 * 1024,
+    ready: () => true,
+    log,
+  };
+  app = buildApp(options);
+  secured = buildApp({ ...options, keys: parseApiKeys('sk-test-123\n') });
+});
+afterAll(async () => {
+  await dispatcher.stop();
+  await thread.close();
+  store.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+const submit = (body: object, url = `/api/v3/${MODEL}`) => app.inject({ method: 'POST', url, payload: body });
+
+async function until(id: string, status: string): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 400; i++) {
+    const res = await app.inject({ method: 'GET', url: `/api/v3/predictions/${id}/result` });
+    const data = res.json().data;
+    if (data.status === status) return data;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`task ${id} never reached ${status}`);
+}
+
+describe('flux-serve HTTP app', () => {
+  it('accepts a task, completes it, and serves its output', async () => {
+    const res = await submit({ prompt: 'a lighthouse', size: '256*256', seed: 5, output_format: 'png' });
+    expect(res.statusCode).toBe(200);
+    const created = res.json();
+    expect(created).toMatchObject({
+      code: 200,
+      message: 'success',
+      data: { model: MODEL, status: 'created', outputs: [] },
+    });
+    const done = await until(created.data.id, 'completed');
+    expect(done.seed).toBe(5);
+    const [url] = done.outputs as string[];
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:8080\/outputs\/[0-9a-f]{32}-0\.png$/);
+    const image = await app.inject({ method: 'GET', url: new URL(url as string).pathname });
+    expect(image.headers['content-type']).toBe('image/png');
+    const meta = await sharp(image.rawPayload).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 256, 256]);
+  });
+
+  it('sync mode answers the final data; base64 outputs are data URIs; v2 aliases work', async () => {
+    const res = await submit(
+      { prompt: 'a fox', size: '256*256', enable_sync_mode: true, enable_base64_output: true, num_images: 2 },
+      `/api/v2/${MODEL}`,
+    );
+    const data = res.json().data;
+    expect(data.status).toBe('completed');
+    expect(data.outputs).toHaveLength(2);
+    expect(data.outputs[0]).toMatch(/^data:image\/jpeg;base64,\/9j\//);
+  });
+
+  it('answers every error in the envelope, naming the field', async () => {
+    const bad = await submit({ prompt: 'x', num_inference_steps: 9 });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toEqual({
+      code: 400,
+      message: expect.stringMatching(/^num_inference_steps: /),
+      data: null,
+    });
+    const size = await submit({ prompt: 'x', size: '2000*1024' });
+    expect(size.json().message).toBe('size: width 2000 is above the maximum 1536');
+    const model = await submit({ prompt: 'x' }, '/api/v3/acme/unknown-model');
+    expect(model.json()).toEqual({
+      code: 404,
+      message: 'model acme/unknown-model is not installed',
+      data: null,
+    });
+    const missing = await app.inject({ method: 'GET', url: '/api/v3/predictions/nope/result' });
+    expect(missing.json()).toEqual({ code: 404, message: 'task nope not found', data: null });
+    const big = await submit({ prompt: 'x'.repeat(70 * 1024) });
+    expect(big.statusCode).toBe(413);
+    expect((await app.inject({ method: 'GET', url: '/outputs/..%2Fsecret' })).statusCode).toBe(404);
+  });
+
+  it('requires the bearer key when keys are configured', async () => {
+    const anonymous = await secured.inject({
+      method: 'POST',
+      url: `/api/v3/${MODEL}`,
+      payload: { prompt: 'x' },
+    });
+    expect(anonymous.json()).toEqual({ code: 401, message: expect.stringContaining('API key'), data: null });
+    const keyed = await secured.inject({
+      method: 'POST',
+      url: `/api/v3/${MODEL}`,
+      payload: { prompt: 'x', size: '256*256' },
+      headers: { authorization: 'Bearer sk-test-123' },
+    });
+    expect(keyed.json().data.status).toBe('created');
+    await until(keyed.json().data.id, 'completed');
+  });
+
+  it('health and readiness', async () => {
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).json().data).toEqual({ status: 'ok' });
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).json().data.ready).toBe(true);
+  });
+});
