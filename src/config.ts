@@ -29,6 +29,10 @@ export interface Config {
   readonly bodyLimit: number;
   /** Attempts per task when the worker dies under it. */
   readonly maxAttempts: number;
+  /** A task running longer is killed with its worker (which restarts) and requeued, ms. */
+  readonly taskTimeoutMs: number;
+  /** Execution provider of the worker: `cuda` falls back to CPU, with a warning, when unavailable. */
+  readonly provider: 'cpu' | 'cuda';
 }
 
 function positive(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
@@ -57,6 +61,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     syncWaitMs: positive(env, 'FLUX_SERVE_SYNC_WAIT_MS', 90_000), // 90 s
     bodyLimit: positive(env, 'FLUX_SERVE_BODY_LIMIT', 64 * 1024 * 1024), // 64 MiB: two 20 MiB images as base64
     maxAttempts: positive(env, 'FLUX_SERVE_MAX_ATTEMPTS', 3),
+    taskTimeoutMs: positive(env, 'FLUX_SERVE_TASK_TIMEOUT_MS', 600_000), // 10 min
+    provider: env.FLUX_SERVE_PROVIDER === 'cuda' ? 'cuda' : 'cpu',
     fetchPolicy: Object.freeze({
       allowLoopback: flag(env, 'FLUX_SERVE_FETCH_ALLOW_LOOPBACK'),
       allowPrivate: flag(env, 'FLUX_SERVE_FETCH_ALLOW_PRIVATE'),

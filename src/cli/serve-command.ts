@@ -1,7 +1,7 @@
 /**
  * @module cli/serve-command
  * `flux-serve serve`: the HTTP server of the hosted contract. Tasks are stored in SQLite under the
- * model home, outputs in its outputs/ folder; a generation thread owns the model. On start-up,
+ * model home, outputs in its outputs/ folder; a worker child process owns the model. On start-up,
  * tasks a previous run left `processing` are queued again (or failed after the attempt limit).
  */
 import { mkdir, readFile } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { Dispatcher } from '../jobs/dispatcher.js';
 import { LocalOutputStore } from '../jobs/output-store.js';
 import { openSqliteTaskStore } from '../jobs/sqlite-task-store.js';
 import type { Logger } from '../log.js';
-import { GenerationThread } from '../worker/generation-client.js';
+import { WorkerSupervisor } from '../worker/worker-supervisor.js';
 import { resolveModelDir } from './model-dir.js';
 
 interface ServeFlags {
@@ -45,21 +45,20 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
       if (recovered.requeued.length + recovered.failed.length > 0)
         log.warn(recovered, 'tasks interrupted by the last stop');
       const outputs = new LocalOutputStore(join(config.home, 'outputs'));
-      let ready = false;
-      log.info({ modelDir }, 'loading the model in the generation thread');
-      const threadStarting = GenerationThread.start({
-        modelDir,
-        provider: 'cpu',
-        logLevel: config.logLevel,
-        maxImageBytes: config.maxImageBytes,
-        fetchTimeoutMs: config.fetchTimeoutMs,
-        fetchPolicy: config.fetchPolicy,
-      });
-      // The server listens while the model loads (/readyz answers 503 until then); tasks wait in the queue.
-      const executor = {
-        generate: async (...a: Parameters<GenerationThread['generate']>) =>
-          (await threadStarting).generate(...a),
-      };
+      const worker = WorkerSupervisor.start(
+        {
+          modelDir,
+          provider: config.provider,
+          logLevel: config.logLevel,
+          maxImageBytes: config.maxImageBytes,
+          fetchTimeoutMs: config.fetchTimeoutMs,
+          fetchPolicy: config.fetchPolicy,
+        },
+        { taskTimeoutMs: config.taskTimeoutMs, log },
+      );
+      // The server listens while the model loads in the worker process (/readyz answers 503 until
+      // then); tasks wait in the queue, and a crashed or hung worker is restarted with its task requeued.
+      const executor = { generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a) };
       const dispatcher = new Dispatcher(store, outputs, executor, { maxAttempts: config.maxAttempts, log });
       const app = buildApp({
         store,
@@ -71,19 +70,16 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
         models: SERVED_MODELS,
         syncWaitMs: config.syncWaitMs,
         bodyLimit: config.bodyLimit,
-        ready: () => ready,
+        ready: () => worker.ready,
         log,
       });
       await app.listen({ host: flags.host, port });
       dispatcher.start();
-      const thread = await threadStarting;
-      ready = true;
-      log.info({ provider: thread.provider }, 'model loaded; ready');
       const shutdown = async () => {
         log.info('shutting down');
         await app.close();
         await dispatcher.stop();
-        await thread.close();
+        await worker.close();
         store.close();
         process.exit(0);
       };

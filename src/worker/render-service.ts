@@ -1,0 +1,91 @@
+/**
+ * @module worker/render-service
+ * What the generation thread and the worker process share: load the model once, then render
+ * requests one at a time and answer each with step, done or error messages of the protocol.
+ */
+import sharp from 'sharp';
+import { FluxServeError } from '../errors.js';
+import { safeFetch } from '../hub/safe-fetch.js';
+import type { Logger } from '../log.js';
+import type { GenerationRequest } from '../pipeline/generation-request.js';
+import { PromptEncoder } from '../pipeline/prompt-encoder.js';
+import { type RenderContext, render } from '../pipeline/render.js';
+import { loadFluxModel } from '../runtime/flux-model.js';
+import type { Provider } from '../runtime/session.js';
+import type { ThreadInit, ThreadMessage } from './generation-protocol.js';
+
+export interface RenderService {
+  readonly provider: Provider;
+  /** Queues a request; its messages go to `reply`. */
+  handle(id: string, request: GenerationRequest): void;
+}
+
+/** @example const service = await startRenderService(init, log, (m) => port.postMessage(m)); */
+export async function startRenderService(
+  init: ThreadInit,
+  log: Logger,
+  reply: (m: ThreadMessage) => void,
+): Promise<RenderService> {
+  // Every user image is decoded once: sharp's cache would only hold memory.
+  sharp.cache(false);
+  const started = performance.now();
+  log.info({ modelDir: init.modelDir, provider: init.provider }, 'loading model');
+  const model = await loadFluxModel(init.modelDir, { provider: init.provider, log });
+  const ctx: RenderContext = {
+    model,
+    encoder: await PromptEncoder.load(model),
+    fetchImage: async (url, field) =>
+      (
+        await safeFetch(url, {
+          field,
+          maxBytes: init.maxImageBytes,
+          timeoutMs: init.fetchTimeoutMs,
+          policy: init.fetchPolicy,
+          allowedContentTypes: (ct) =>
+            /^image\/(png|jpeg|webp)\b/.test(ct) || ct.startsWith('application/octet-stream'),
+        })
+      ).bytes,
+  };
+  log.info({ ms: Math.round(performance.now() - started), provider: model.provider }, 'model loaded');
+
+  let queue = Promise.resolve();
+  const run = async (id: string, request: GenerationRequest) => {
+    try {
+      const result = await render(ctx, request, { onStep: (p) => reply({ type: 'step', id, ...p }) });
+      const g = result.generation;
+      reply({
+        type: 'done',
+        id,
+        result: {
+          outputs: result.outputs,
+          seed: result.seed,
+          width: result.width,
+          height: result.height,
+          droppedTokens: g.droppedTokens,
+          timings: { ...g.timings, encodeMs: result.encodeMs },
+          dump: { ...g.tensors, sigmas: g.sigmas },
+          generationSize: { width: g.width, height: g.height },
+        },
+      });
+    } catch (error) {
+      const e = error as Error;
+      log.error({ id, err: e }, 'generation failed');
+      reply({
+        type: 'error',
+        id,
+        error: {
+          message: e.message,
+          code: e instanceof FluxServeError ? e.code : 'FLUX_ERR_INTERNAL',
+          statusCode: e instanceof FluxServeError ? e.statusCode : 500,
+        },
+      });
+    }
+  };
+  return {
+    provider: model.provider,
+    // One generation at a time: the model's sessions are not shared between concurrent runs.
+    handle: (id, request) => {
+      queue = queue.then(() => run(id, request));
+    },
+  };
+}
