@@ -3,7 +3,7 @@
  * `flux-serve generate`: one request from the command line, rendered in a worker thread, images
  * written to disk, the seed and timings printed; `--dump` writes the run's tensors as .npy.
  */
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../config.js';

@@ -10,15 +10,13 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { parseApiKeys } from '../../src/api/auth.js';
-import { buildModel } from '../../src/build/build-model.js';
-import { loadModelSpec } from '../../src/build/model-spec.js';
-import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
 import { Dispatcher } from '../../src/jobs/dispatcher.js';
 import { LocalOutputStore } from '../../src/jobs/output-store.js';
 import { openSqliteTaskStore } from '../../src/jobs/sqlite-task-store.js';
 import type { TaskStore } from '../../src/jobs/task.js';
 import { createLogger } from '../../src/log.js';
 import { GenerationThread } from '../../src/worker/generation-client.js';
+import { buildTinyModel, tinyWorkerInit } from '../support/tiny-model.js';
 
 const log = createLogger('silent');
 const MODEL = 'wavespeed-ai/flux-schnell-lora';
@@ -31,16 +29,8 @@ let secured: FastifyInstance;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'api-app-'));
-  await writeTinyCheckpoint(join(root, 'ckpt'), await loadModelSpec('tiny'), { seed: 4 });
-  await buildModel(join(root, 'ckpt'), join(root, 'model'), { dtype: 'float32', ops: 'fused', log });
-  thread = await GenerationThread.start({
-    modelDir: join(root, 'model'),
-    provider: 'cpu',
-    logLevel: 'silent',
-    maxImageBytes: 1 << 20,
-    fetchTimeoutMs: 1000,
-    fetchPolicy: { allowLoopback: false, allowPrivate: false },
-  });
+  const modelDir = await buildTinyModel(root, 'tiny', 4);
+  thread = await GenerationThread.start(tinyWorkerInit(modelDir));
   store = openSqliteTaskStore(join(root, 'tasks.db'), { maxQueued: 3 });
   const outputs = new LocalOutputStore(join(root, 'outputs'));
   dispatcher = new Dispatcher(store, outputs, thread, { maxAttempts: 2, log });

@@ -9,10 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildModel } from '../../src/build/build-model.js';
-import { loadModelSpec } from '../../src/build/model-spec.js';
-import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
-import { createLogger } from '../../src/log.js';
+import { buildTinyModel } from '../support/tiny-model.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 let root: string;
@@ -59,12 +56,7 @@ async function waitReady(): Promise<void> {
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'durability-'));
-  await writeTinyCheckpoint(join(root, 'ckpt'), await loadModelSpec('tiny'), { seed: 6 });
-  await buildModel(join(root, 'ckpt'), join(root, 'model'), {
-    dtype: 'float32',
-    ops: 'fused',
-    log: createLogger('silent'),
-  });
+  await buildTinyModel(root, 'tiny', 6);
   port = await freePort();
 });
 afterAll(async () => {

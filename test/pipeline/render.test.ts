@@ -7,14 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildModel } from '../../src/build/build-model.js';
-import { loadModelSpec } from '../../src/build/model-spec.js';
-import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
 import { createLogger } from '../../src/log.js';
 import type { GenerationRequest } from '../../src/pipeline/generation-request.js';
 import { PromptEncoder } from '../../src/pipeline/prompt-encoder.js';
 import { type RenderContext, render } from '../../src/pipeline/render.js';
 import { type FluxModel, loadFluxModel } from '../../src/runtime/flux-model.js';
+import { buildTinyModel } from '../support/tiny-model.js';
 
 const log = createLogger('silent');
 let root: string;
@@ -23,9 +21,8 @@ let ctx: RenderContext;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'render-'));
-  await writeTinyCheckpoint(join(root, 'ckpt'), await loadModelSpec('tiny'), { seed: 5 });
-  await buildModel(join(root, 'ckpt'), join(root, 'model'), { dtype: 'float32', ops: 'fused', log });
-  model = await loadFluxModel(join(root, 'model'), { provider: 'cpu', log });
+  const modelDir = await buildTinyModel(root, 'tiny', 5);
+  model = await loadFluxModel(modelDir, { provider: 'cpu', log });
   ctx = {
     model,
     encoder: await PromptEncoder.load(model),

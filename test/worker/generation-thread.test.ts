@@ -7,32 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildModel } from '../../src/build/build-model.js';
-import { loadModelSpec } from '../../src/build/model-spec.js';
-import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
-import { createLogger } from '../../src/log.js';
 import type { GenerationRequest } from '../../src/pipeline/generation-request.js';
 import { GenerationThread } from '../../src/worker/generation-client.js';
+import { buildTinyModel, tinyWorkerInit } from '../support/tiny-model.js';
 
 let root: string;
 let thread: GenerationThread;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'thread-'));
-  await writeTinyCheckpoint(join(root, 'ckpt'), await loadModelSpec('tiny-dev'), { seed: 8 });
-  await buildModel(join(root, 'ckpt'), join(root, 'model'), {
-    dtype: 'float32',
-    ops: 'fused',
-    log: createLogger('silent'),
-  });
-  thread = await GenerationThread.start({
-    modelDir: join(root, 'model'),
-    provider: 'cpu',
-    logLevel: 'silent',
-    maxImageBytes: 1 << 20,
-    fetchTimeoutMs: 1000,
-    fetchPolicy: { allowLoopback: false, allowPrivate: false },
-  });
+  const modelDir = await buildTinyModel(root, 'tiny-dev', 8);
+  thread = await GenerationThread.start(tinyWorkerInit(modelDir));
 });
 afterAll(async () => {
   await thread.close();

@@ -10,13 +10,11 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildModel } from '../../src/build/build-model.js';
-import { loadModelSpec } from '../../src/build/model-spec.js';
-import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import type { GenerationRequest } from '../../src/pipeline/generation-request.js';
 import type { ThreadInit } from '../../src/worker/generation-protocol.js';
 import { WorkerSupervisor } from '../../src/worker/worker-supervisor.js';
+import { buildTinyModel, tinyWorkerInit } from '../support/tiny-model.js';
 
 let root: string;
 let init: ThreadInit;
@@ -25,16 +23,8 @@ const log = createLogger('silent');
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'worker-'));
-  await writeTinyCheckpoint(join(root, 'ckpt'), await loadModelSpec('tiny-dev'), { seed: 8 });
-  await buildModel(join(root, 'ckpt'), join(root, 'model'), { dtype: 'float32', ops: 'fused', log });
-  init = {
-    modelDir: join(root, 'model'),
-    provider: 'cpu',
-    logLevel: 'silent',
-    maxImageBytes: 1 << 20,
-    fetchTimeoutMs: 1000,
-    fetchPolicy: { allowLoopback: false, allowPrivate: false },
-  };
+  const modelDir = await buildTinyModel(root, 'tiny-dev', 8);
+  init = tinyWorkerInit(modelDir);
   worker = WorkerSupervisor.start(init, { taskTimeoutMs: 30_000, log, restartDelayMs: 10 });
 });
 afterAll(async () => {
