@@ -50,7 +50,7 @@ async function writeSharded(
   await writeJson(join(dir, `${stem}.safetensors.index.json`), { metadata: {}, weight_map: weightMap });
 }
 
-/** @example await writeTinyCheckpoint('/tmp/tiny', await loadModelSpec('tiny'), { seed: 1 }); */
+/** @example await writeTinyCheckpoint('checkpoints/tiny', await loadModelSpec('tiny'), { seed: 1 }); */
 export async function writeTinyCheckpoint(
   dir: string,
   spec: ModelSpec,

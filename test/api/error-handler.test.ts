@@ -21,7 +21,7 @@ async function build(): Promise<FastifyInstance> {
     throw errors.USAGE('size: width 2000 is above the maximum 1536');
   });
   app.get('/boom', async () => {
-    throw new Error('secret path /home/x/key');
+    throw new Error('secret path /srv/x/key');
   });
   app.post(
     '/validated',
@@ -121,7 +121,7 @@ describe('error handler', () => {
     expect(body.message).toMatch(/^internal error \(request .+\)$/);
     expect(body.message).not.toContain('secret');
     const logged = (server as unknown as { logged: { reqId: string; err: { message: string } }[] }).logged;
-    const entry = logged.find((l) => l.err?.message === 'secret path /home/x/key');
+    const entry = logged.find((l) => l.err?.message === 'secret path /srv/x/key');
     expect(entry).toBeDefined();
     expect(body.message).toContain(entry?.reqId);
   });
