@@ -102,8 +102,12 @@ export function registerGenerate(program: Command, config: Readonly<Config>, log
         fetchPolicy: config.fetchPolicy,
       });
       try {
-        const result = await thread.generate(request, (step, total) =>
-          log.info({ step, total }, 'denoising step'),
+        const result = await thread.generate(
+          request,
+          (step, total) => log.info({ step, total }, 'denoising step'),
+          {
+            dump: flags.dump !== undefined,
+          },
         );
         const paths = outputPaths(flags.out, result.seed, flags.format, result.outputs.length);
         for (const [i, path] of paths.entries()) await writeFile(path, result.outputs[i] as Buffer);
@@ -129,6 +133,7 @@ async function dump(
   const { width, height } = result.generationSize;
   const [h, w] = [height / 8, width / 8];
   const d = result.dump;
+  if (!d) throw new Error('the generation thread returned no tensors to dump');
   await writeNpy(join(dir, 'noise.npy'), d.noise, [batch, 16, h, w]);
   await writeNpy(join(dir, 'latents.npy'), d.latents, [batch, 16, h, w]);
   await writeNpy(join(dir, 'pooled.npy'), d.pooled, [1, d.pooled.length]);

@@ -8,7 +8,13 @@ import { Worker } from 'node:worker_threads';
 import { FluxServeError } from '../errors.js';
 import type { GenerationRequest } from '../pipeline/generation-request.js';
 import type { Provider } from '../runtime/session.js';
-import type { ThreadInit, ThreadMessage, ThreadResult } from './generation-protocol.js';
+import type {
+  RenderJob,
+  RenderOptions,
+  ThreadInit,
+  ThreadMessage,
+  ThreadResult,
+} from './generation-protocol.js';
 
 interface Pending {
   resolve: (r: ThreadResult) => void;
@@ -75,11 +81,12 @@ export class GenerationThread {
   generate(
     request: GenerationRequest,
     onStep?: (step: number, total: number) => void,
+    options: RenderOptions = {},
   ): Promise<ThreadResult> {
     const id = randomUUID();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, ...(onStep ? { onStep } : {}) });
-      this.worker.postMessage({ id, request });
+      this.worker.postMessage({ id, request, ...options } satisfies RenderJob);
     });
   }
 

@@ -3,6 +3,7 @@
  * The messages between a generation thread and its owner. Numbers travel as typed arrays and
  * images as Buffers (structured clone), never as JSON arrays.
  */
+import type { GenerationRequest } from '../pipeline/generation-request.js';
 import type { Provider } from '../runtime/session.js';
 
 export interface ThreadInit {
@@ -22,7 +23,8 @@ export interface ThreadResult {
   readonly generationSize: { readonly width: number; readonly height: number };
   readonly droppedTokens: { readonly clip: number; readonly t5: number };
   readonly timings: Readonly<Record<string, number>>;
-  readonly dump: {
+  /** The run's tensors, only when asked for (`--dump`): megabytes that servers never need. */
+  readonly dump?: {
     readonly noise: Float32Array;
     readonly txt: Float32Array;
     readonly txtTokens: number;
@@ -30,6 +32,17 @@ export interface ThreadResult {
     readonly latents: Float32Array;
     readonly sigmas: Float64Array;
   };
+}
+
+export interface RenderOptions {
+  /** Send the run's tensors back with the result. */
+  readonly dump?: boolean;
+}
+
+/** A request as it crosses to the thread or process that renders it. */
+export interface RenderJob extends RenderOptions {
+  readonly id: string;
+  readonly request: GenerationRequest;
 }
 
 export interface ThreadError {

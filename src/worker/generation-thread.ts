@@ -7,8 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
-import type { GenerationRequest } from '../pipeline/generation-request.js';
-import type { ThreadInit, ThreadMessage } from './generation-protocol.js';
+import type { RenderJob, ThreadInit, ThreadMessage } from './generation-protocol.js';
 import { startRenderService } from './render-service.js';
 
 const init = workerData as ThreadInit;
@@ -17,7 +16,5 @@ const port = parentPort;
 if (!port) throw new Error('generation-thread must run as a worker thread');
 
 const service = await startRenderService(init, log, (m) => port.postMessage(m));
-port.on('message', (message: { id: string; request: GenerationRequest }) =>
-  service.handle(message.id, message.request),
-);
+port.on('message', (job: RenderJob) => service.handle(job));
 port.postMessage({ type: 'ready', provider: service.provider } satisfies ThreadMessage);

@@ -7,17 +7,16 @@ import sharp from 'sharp';
 import { FluxServeError } from '../errors.js';
 import { safeFetch } from '../hub/safe-fetch.js';
 import type { Logger } from '../log.js';
-import type { GenerationRequest } from '../pipeline/generation-request.js';
 import { PromptEncoder } from '../pipeline/prompt-encoder.js';
 import { type RenderContext, render } from '../pipeline/render.js';
 import { loadFluxModel } from '../runtime/flux-model.js';
 import type { Provider } from '../runtime/session.js';
-import type { ThreadInit, ThreadMessage } from './generation-protocol.js';
+import type { RenderJob, ThreadInit, ThreadMessage } from './generation-protocol.js';
 
 export interface RenderService {
   readonly provider: Provider;
-  /** Queues a request; its messages go to `reply`. */
-  handle(id: string, request: GenerationRequest): void;
+  /** Queues a job; its messages go to `reply`. */
+  handle(job: RenderJob): void;
 }
 
 /** @example const service = await startRenderService(init, log, (m) => port.postMessage(m)); */
@@ -49,7 +48,7 @@ export async function startRenderService(
   log.info({ ms: Math.round(performance.now() - started), provider: model.provider }, 'model loaded');
 
   let queue = Promise.resolve();
-  const run = async (id: string, request: GenerationRequest) => {
+  const run = async ({ id, request, dump }: RenderJob) => {
     try {
       const result = await render(ctx, request, { onStep: (p) => reply({ type: 'step', id, ...p }) });
       const g = result.generation;
@@ -63,7 +62,7 @@ export async function startRenderService(
           height: result.height,
           droppedTokens: g.droppedTokens,
           timings: { ...g.timings, encodeMs: result.encodeMs },
-          dump: { ...g.tensors, sigmas: g.sigmas },
+          ...(dump ? { dump: { ...g.tensors, sigmas: g.sigmas } } : {}),
           generationSize: { width: g.width, height: g.height },
         },
       });
@@ -84,8 +83,8 @@ export async function startRenderService(
   return {
     provider: model.provider,
     // One generation at a time: the model's sessions are not shared between concurrent runs.
-    handle: (id, request) => {
-      queue = queue.then(() => run(id, request));
+    handle: (job) => {
+      queue = queue.then(() => run(job));
     },
   };
 }

@@ -36,6 +36,6 @@ const log = createLogger(init.logLevel).child({ worker: process.pid });
 
 const service = await startRenderService(init, log, reply);
 process.on('message', (message: WorkerCommand) => {
-  if (message.type === 'task') service.handle(message.id, message.request);
+  if (message.type === 'task') service.handle(message);
 });
 reply({ type: 'ready', provider: service.provider });

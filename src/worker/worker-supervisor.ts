@@ -14,7 +14,7 @@ import { FluxServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { GenerationRequest } from '../pipeline/generation-request.js';
 import type { Provider } from '../runtime/session.js';
-import type { ThreadInit, ThreadMessage, ThreadResult } from './generation-protocol.js';
+import type { RenderOptions, ThreadInit, ThreadMessage, ThreadResult } from './generation-protocol.js';
 import { forwardChildLine, type WorkerCommand, workerErrors } from './worker-ipc.js';
 
 export interface WorkerSupervisorOptions {
@@ -112,8 +112,12 @@ export class WorkerSupervisor {
    * Renders a request in the child. Tasks run one at a time, in call order; each waits for a ready
    * child, and its timeout starts when the child receives it.
    */
-  run(request: GenerationRequest, onStep?: (step: number, total: number) => void): Promise<ThreadResult> {
-    const task = this.tail.then(() => this.execute(request, onStep));
+  run(
+    request: GenerationRequest,
+    onStep?: (step: number, total: number) => void,
+    options: RenderOptions = {},
+  ): Promise<ThreadResult> {
+    const task = this.tail.then(() => this.execute(request, onStep, options));
     this.tail = task.catch(() => {});
     return task;
   }
@@ -138,6 +142,7 @@ export class WorkerSupervisor {
   private async execute(
     request: GenerationRequest,
     onStep: ((step: number, total: number) => void) | undefined,
+    options: RenderOptions,
   ): Promise<ThreadResult> {
     await this.waitReady();
     const child = this.child;
@@ -146,7 +151,7 @@ export class WorkerSupervisor {
     return new Promise<ThreadResult>((resolve, reject) => {
       const timer = setTimeout(() => this.timeout(id), this.options.taskTimeoutMs);
       this.running = { id, resolve, reject, onStep, timer };
-      child.send({ type: 'task', id, request } satisfies WorkerCommand, (error) => {
+      child.send({ type: 'task', id, request, ...options } satisfies WorkerCommand, (error) => {
         if (error) this.log.warn({ err: error, id }, 'could not send the task to the worker');
       });
     });

@@ -7,6 +7,7 @@ import { buildModel } from '../../src/build/build-model.js';
 import { loadModelSpec } from '../../src/build/model-spec.js';
 import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
 import { createLogger } from '../../src/log.js';
+import type { GenerationRequest } from '../../src/pipeline/generation-request.js';
 import type { ThreadInit } from '../../src/worker/generation-protocol.js';
 
 /** Writes `<root>/ckpt` and builds `<root>/model`; returns the model dir. */
@@ -35,3 +36,16 @@ export function tinyWorkerInit(modelDir: string): ThreadInit {
     fetchPolicy: { allowLoopback: false, allowPrivate: false },
   };
 }
+
+/** A 512² three-step request the worker tests render (seed 11, WebP). */
+export const TINY_REQUEST: GenerationRequest = {
+  prompt: 'a lighthouse',
+  width: 512,
+  height: 512,
+  steps: 3,
+  seed: 11,
+  numImages: 1,
+  guidanceScale: 3.5,
+  strength: 0.8,
+  outputFormat: 'webp',
+};

@@ -7,9 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GenerationRequest } from '../../src/pipeline/generation-request.js';
 import { GenerationThread } from '../../src/worker/generation-client.js';
-import { buildTinyModel, tinyWorkerInit } from '../support/tiny-model.js';
+import { buildTinyModel, TINY_REQUEST, tinyWorkerInit } from '../support/tiny-model.js';
 
 let root: string;
 let thread: GenerationThread;
@@ -24,17 +23,7 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const request: GenerationRequest = {
-  prompt: 'a lighthouse',
-  width: 512,
-  height: 512,
-  steps: 3,
-  seed: 11,
-  numImages: 1,
-  guidanceScale: 3.5,
-  strength: 0.8,
-  outputFormat: 'webp',
-};
+const request = TINY_REQUEST;
 
 describe('GenerationThread', () => {
   it('renders on its own thread while the main event loop keeps running', async () => {
@@ -42,15 +31,15 @@ describe('GenerationThread', () => {
     const timer = setInterval(() => ticks++, 5);
     const steps: number[] = [];
     const started = performance.now();
-    const result = await thread.generate(request, (step) => steps.push(step));
+    const result = await thread.generate(request, (step) => steps.push(step), { dump: true });
     const elapsed = performance.now() - started;
     clearInterval(timer);
     expect(thread.provider).toBe('cpu');
     expect(steps).toEqual([1, 2, 3]);
     expect(result.seed).toBe(11);
     expect((await sharp(result.outputs[0] as Buffer).metadata()).format).toBe('webp');
-    expect(result.dump.sigmas.length).toBe(4);
-    expect(result.dump.txtTokens).toBe(512); // a guidance-distilled model uses 512 T5 tokens
+    expect(result.dump?.sigmas.length).toBe(4);
+    expect(result.dump?.txtTokens).toBe(512); // a guidance-distilled model uses 512 T5 tokens
     // A blocked loop would tick ~0 times; allow a wide margin for a loaded 2-core machine.
     expect(ticks).toBeGreaterThan(elapsed / 5 / 4);
   });
@@ -66,5 +55,6 @@ describe('GenerationThread', () => {
     });
     const ok = await thread.generate({ ...request, steps: 1 });
     expect(ok.outputs).toHaveLength(1);
+    expect(ok.dump).toBeUndefined(); // tensors cross only when asked for
   });
 });

@@ -11,10 +11,9 @@ import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, type Logger } from '../../src/log.js';
-import type { GenerationRequest } from '../../src/pipeline/generation-request.js';
 import type { ThreadInit } from '../../src/worker/generation-protocol.js';
 import { WorkerSupervisor } from '../../src/worker/worker-supervisor.js';
-import { buildTinyModel, tinyWorkerInit } from '../support/tiny-model.js';
+import { buildTinyModel, TINY_REQUEST, tinyWorkerInit } from '../support/tiny-model.js';
 
 let root: string;
 let init: ThreadInit;
@@ -32,17 +31,7 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const request: GenerationRequest = {
-  prompt: 'a lighthouse',
-  width: 512,
-  height: 512,
-  steps: 3,
-  seed: 11,
-  numImages: 1,
-  guidanceScale: 3.5,
-  strength: 0.8,
-  outputFormat: 'webp',
-};
+const request = TINY_REQUEST;
 
 describe('WorkerSupervisor', () => {
   it('is not ready until the child has loaded the model, then renders in the child', async () => {
@@ -52,7 +41,7 @@ describe('WorkerSupervisor', () => {
     expect(worker.pid).not.toBe(process.pid);
     expect(worker.provider).toBe('cpu');
     const steps: number[] = [];
-    const result = await worker.run(request, (step) => steps.push(step));
+    const result = await worker.run(request, (step) => steps.push(step), { dump: true });
     expect(steps).toEqual([1, 2, 3]);
     expect(result.seed).toBe(11);
     expect(Buffer.isBuffer(result.outputs[0])).toBe(true);
@@ -61,11 +50,11 @@ describe('WorkerSupervisor', () => {
       width: 512,
       height: 512,
     });
-    expect(result.dump.sigmas).toBeInstanceOf(Float64Array);
-    expect(result.dump.sigmas.length).toBe(4);
-    expect(result.dump.latents).toBeInstanceOf(Float32Array);
-    expect(result.dump.noise).toBeInstanceOf(Float32Array);
-    expect(result.dump.txtTokens).toBe(512);
+    expect(result.dump?.sigmas).toBeInstanceOf(Float64Array);
+    expect(result.dump?.sigmas.length).toBe(4);
+    expect(result.dump?.latents).toBeInstanceOf(Float32Array);
+    expect(result.dump?.noise).toBeInstanceOf(Float32Array);
+    expect(result.dump?.txtTokens).toBe(512);
   });
 
   it('serves the next request, runs queued requests one at a time and passes coded errors through', async () => {
