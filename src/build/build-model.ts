@@ -11,9 +11,9 @@ import { parameterCount } from '../arch/param-tensor.js';
 import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
 import { writeModel } from '../onnx/model-writer.js';
+import { type ComponentManifest, MANIFEST_FORMAT, writeManifest } from '../runtime/manifest.js';
 import { openCheckpoint } from '../weights/checkpoint.js';
 import { COMPONENTS, type ComponentName, locateWeights, readComponentConfig } from './components.js';
-import { type ComponentManifest, MANIFEST_FORMAT, writeManifest } from './manifest.js';
 import { progress } from './progress.js';
 import { describeSources } from './source-files.js';
 

@@ -25,8 +25,8 @@ import { parseVaeConfig } from '../arch/vae-config.js';
 import { vaeDecoderTensors, vaeEncoderTensors, vaeWeightsAsBfl } from '../arch/vae-layers.js';
 import { errors } from '../errors.js';
 import type { Graph, ValueSpec } from '../onnx/graph.js';
+import type { ManifestLayer } from '../runtime/manifest.js';
 import type { WeightSource } from '../weights/checkpoint.js';
-import type { ManifestLayer } from './manifest.js';
 
 export type ComponentName = 'clip' | 't5' | 'transformer' | 'vae_decoder' | 'vae_encoder';
 

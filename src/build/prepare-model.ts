@@ -7,8 +7,8 @@
 import { access, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { MANIFEST_FILE } from '../runtime/manifest.js';
 import { buildModel } from './build-model.js';
-import { MANIFEST_FILE } from './manifest.js';
 import { loadModelSpec } from './model-spec.js';
 import { writeTinyCheckpoint } from './tiny-checkpoint.js';
 

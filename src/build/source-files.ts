@@ -7,12 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
-
-export interface SourceFile {
-  readonly path: string;
-  readonly bytes: number;
-  readonly sha256: string;
-}
+import type { SourceFile } from '../runtime/manifest.js';
 
 async function sha256(path: string): Promise<string> {
   const hash = createHash('sha256');

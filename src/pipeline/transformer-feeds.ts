@@ -5,7 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { FLUX_IO } from '../arch/flux-io.js';
-import type { ManifestLayer } from '../build/manifest.js';
+import type { ManifestLayer } from '../runtime/manifest.js';
 import { imageIds, textIds } from './packing.js';
 import type { EncodedPrompt } from './prompt-encoder.js';
 

@@ -8,8 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { type FluxConfig, parseFluxConfig } from '../arch/flux-config.js';
-import { type Manifest, readManifest } from '../build/manifest.js';
 import { errors } from '../errors.js';
+import { type Manifest, readManifest } from './manifest.js';
 import { type LoadedSession, loadSession, type SessionOptions } from './session.js';
 
 export interface FluxModel {

@@ -1,5 +1,5 @@
 /**
- * @module build/manifest
+ * @module runtime/manifest
  * `manifest.json` of a built model dir: what each component graph is, how it was built, its I/O
  * contract and layer table, and the source files it came from.
  */
@@ -7,7 +7,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ComputeDType, OpsVariant } from '../arch/build-context.js';
 import type { ValueSpec } from '../onnx/graph.js';
-import type { SourceFile } from './source-files.js';
+
+/** A file a component was built from. */
+export interface SourceFile {
+  readonly path: string;
+  readonly bytes: number;
+  readonly sha256: string;
+}
 
 export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_FORMAT = 1;
