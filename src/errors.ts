@@ -43,6 +43,12 @@ export const errors = {
     429,
     (limit: number) => `the queue is full (${limit} waiting tasks); retry later`,
   ),
+  /** An API key already has its limit of queued and running tasks (api.md, "Auth"). */
+  KEY_BUSY: define(
+    'FLUX_ERR_KEY_BUSY',
+    429,
+    (limit: number) => `this API key has ${limit} tasks queued or running, its limit; retry when one finishes`,
+  ),
   /** A task id that does not exist (or was purged by retention). */
   TASK_NOT_FOUND: define('FLUX_ERR_TASK_NOT_FOUND', 404, (id: string) => `task ${id} not found`),
   /** A task asked to move backwards or sideways in its state machine. */
@@ -59,6 +65,8 @@ export const errors = {
   ),
   /** An output file that does not exist (never written, or removed by retention). */
   OUTPUT_NOT_FOUND: define('FLUX_ERR_OUTPUT_NOT_FOUND', 404, (name: string) => `output ${name} not found`),
+  /** A user LoRA that cannot be applied exactly (wrong model, unsupported algorithm, bad values). */
+  LORA: define('FLUX_ERR_LORA', 400, (name: string, why: string) => `LoRA ${name}: ${why}`),
   /** A command-line invocation is wrong. */
   USAGE: define('FLUX_ERR_USAGE', 400, (why: string) => why),
 } as const;

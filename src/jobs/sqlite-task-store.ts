@@ -6,13 +6,24 @@
  */
 import { randomBytes } from 'node:crypto';
 import { errors } from '../errors.js';
-import type { CompletedWork, HistoryQuery, NewTask, Task, TaskStatus, TaskStore } from './task.js';
+import type {
+  CompletedWork,
+  DueWebhook,
+  HistoryQuery,
+  NewTask,
+  Task,
+  TaskStatus,
+  TaskStore,
+  WebhookAttempt,
+} from './task.js';
 import { openTaskDatabase } from './task-database.js';
 import { newTaskParams, rowToTask, type TaskRow } from './task-row.js';
 
 export interface SqliteTaskStoreOptions {
   /** `created` tasks allowed at once; `create` throws QUEUE_FULL at this many. */
   readonly maxQueued: number;
+  /** Unfinished tasks one API key may have; `create` throws KEY_BUSY at this many. Default: no limit. */
+  readonly maxActivePerOwner?: number;
   /** Clock in ms since epoch; tests inject one to make queue order deterministic. */
   readonly now?: () => number;
   /** Task id source; defaults to 32 random hex digits, the shape of the hosted API's ids. */
@@ -31,6 +42,7 @@ const SQL = {
            VALUES (@id, @model, 'created', @request, @input, @owner, @webhook, @created_at) RETURNING *`,
   get: 'SELECT * FROM tasks WHERE id = ?',
   queueLength: `SELECT COUNT(*) FROM tasks WHERE status = 'created'`,
+  ownerActive: `SELECT COUNT(*) FROM tasks WHERE owner = ? AND status IN ('created', 'processing')`,
   // One statement: SQLite holds the write lock from the subquery to the update, so no other
   // handle can pick the same row in between.
   claim: `UPDATE tasks SET status = 'processing', attempts = attempts + 1, started_at = @now
@@ -49,9 +61,20 @@ const SQL = {
   interrupted: `SELECT id, attempts FROM tasks WHERE status = 'processing' ORDER BY created_at, rowid`,
   // created_at is untouched, so a requeued task goes back to its old place in the queue.
   requeue: `UPDATE tasks SET status = 'created', started_at = NULL WHERE id = ?`,
-  failInterrupted: `UPDATE tasks SET status = 'failed', error = @error, finished_at = @now WHERE id = @id`,
-  historyWhere: `WHERE (@status IS NULL OR status = @status) AND (@model IS NULL OR model = @model)`,
-  purge: `DELETE FROM tasks WHERE status IN ('completed', 'failed') AND finished_at < ? RETURNING outputs`,
+  failInterrupted: `UPDATE tasks SET status = 'failed', error = @error, finished_at = @now WHERE id = @id
+                    RETURNING *`,
+  historyWhere: `WHERE (@status IS NULL OR status = @status) AND (@model IS NULL OR model = @model)
+                   AND (@owner IS NULL OR owner = @owner)`,
+  purge: `DELETE FROM tasks WHERE status IN ('completed', 'failed') AND finished_at < ? RETURNING id, outputs`,
+  purgeWebhook: 'DELETE FROM webhooks WHERE task_id = ?',
+  webhookDue: `INSERT INTO webhooks (task_id, url, next_at) VALUES (?, ?, ?) ON CONFLICT (task_id) DO NOTHING`,
+  dueWebhooks: `SELECT task_id AS taskId, url, attempts FROM webhooks
+                WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at, rowid LIMIT ?`,
+  webhookDelivered: `UPDATE webhooks SET attempts = attempts + 1, next_at = NULL, delivered_at = @now,
+                       last_error = NULL WHERE task_id = @id`,
+  webhookFailed: `UPDATE webhooks SET attempts = attempts + 1, next_at = @retryAt, last_error = @error
+                  WHERE task_id = @id`,
+  nextWebhook: 'SELECT MIN(next_at) FROM webhooks WHERE next_at IS NOT NULL',
 } as const;
 
 /**
@@ -76,14 +99,21 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
   const position = db.prepare<[string], number>(SQL.position).pluck();
   const interrupted = db.prepare<[], { id: string; attempts: number }>(SQL.interrupted);
   const requeue = db.prepare<[string], void>(SQL.requeue);
-  const failInterrupted = db.prepare<Record<string, unknown>, void>(SQL.failInterrupted);
+  const failInterrupted = db.prepare<Record<string, unknown>, TaskRow>(SQL.failInterrupted);
   const historyCount = db
     .prepare<Record<string, unknown>, number>(`SELECT COUNT(*) FROM tasks ${SQL.historyWhere}`)
     .pluck();
   const historyPage = db.prepare<Record<string, unknown>, TaskRow>(
     `SELECT * FROM tasks ${SQL.historyWhere} ORDER BY created_at DESC, rowid DESC LIMIT @limit OFFSET @offset`,
   );
-  const purge = db.prepare<[number], { outputs: string }>(SQL.purge);
+  const purge = db.prepare<[number], { id: string; outputs: string }>(SQL.purge);
+  const purgeWebhook = db.prepare<[string], void>(SQL.purgeWebhook);
+  const ownerActive = db.prepare<[string], number>(SQL.ownerActive).pluck();
+  const webhookDue = db.prepare<[string, string, number], void>(SQL.webhookDue);
+  const dueWebhooks = db.prepare<[number, number], DueWebhook>(SQL.dueWebhooks);
+  const webhookDelivered = db.prepare<Record<string, unknown>, void>(SQL.webhookDelivered);
+  const webhookFailed = db.prepare<Record<string, unknown>, void>(SQL.webhookFailed);
+  const nextWebhook = db.prepare<[], number | null>(SQL.nextWebhook).pluck();
 
   /** A guarded update matched nothing: say whether the task is missing or in the wrong state. */
   function refuse(id: string, to: TaskStatus): never {
@@ -96,6 +126,9 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
   // when another process is creating tasks too.
   const createTx = db.transaction((task: NewTask): Task => {
     if ((queueLength.get() ?? 0) >= options.maxQueued) throw errors.QUEUE_FULL(options.maxQueued);
+    const perOwner = options.maxActivePerOwner;
+    if (perOwner !== undefined && task.owner !== null && (ownerActive.get(task.owner) ?? 0) >= perOwner)
+      throw errors.KEY_BUSY(perOwner);
     return rowToTask(insert.get(newTaskParams(newId(), task, now())) as TaskRow);
   });
 
@@ -103,7 +136,9 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
     db
       .transaction(() => {
         const row = run();
-        return row ? rowToTask(row) : refuse(id, to);
+        if (!row) return refuse(id, to);
+        if (row.webhook && (to === 'completed' || to === 'failed')) webhookDue.run(row.id, row.webhook, now());
+        return rowToTask(row);
       })
       .immediate();
 
@@ -116,7 +151,8 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
         requeued.push(id);
       } else {
         const error = `interrupted: the worker stopped while running this task (${attempts} attempts)`;
-        failInterrupted.run({ id, error, now: now() });
+        const row = failInterrupted.get({ id, error, now: now() });
+        if (row?.webhook) webhookDue.run(id, row.webhook, now());
         failed.push(id);
       }
     }
@@ -128,14 +164,17 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
     // The API validates paging; clamping here keeps a bad caller from an SQL error or a negative OFFSET.
     const pageSize = Math.max(1, Math.floor(q.pageSize));
     const page = Math.max(1, Math.floor(q.page));
-    const where = { status: q.status ?? null, model: q.model ?? null };
+    const where = { status: q.status ?? null, model: q.model ?? null, owner: q.owner ?? null };
     const total = historyCount.get(where) ?? 0;
     const items = historyPage.all({ ...where, limit: pageSize, offset: (page - 1) * pageSize });
     return { total, items: items.map(rowToTask) };
   });
 
   const purgeTx = db.transaction((cutoffMs: number) =>
-    purge.all(cutoffMs).flatMap((r) => JSON.parse(r.outputs) as string[]),
+    purge.all(cutoffMs).flatMap((r) => {
+      purgeWebhook.run(r.id);
+      return JSON.parse(r.outputs) as string[];
+    }),
   );
 
   return {
@@ -170,6 +209,12 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
     recoverInterrupted: (maxAttempts) => recoverTx.immediate(maxAttempts),
     history: (q) => historyTx(q),
     purgeFinishedBefore: (cutoffMs) => purgeTx.immediate(cutoffMs),
+    dueWebhooks: (at, limit) => dueWebhooks.all(at, limit),
+    recordWebhookAttempt: (id, attempt: WebhookAttempt) => {
+      if (attempt.delivered) webhookDelivered.run({ id, now: now() });
+      else webhookFailed.run({ id, retryAt: attempt.retryAt, error: attempt.error });
+    },
+    nextWebhookAt: () => nextWebhook.get() ?? undefined,
     close: () => db.close(),
   };
 }

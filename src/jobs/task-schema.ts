@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 import { errors } from '../errors.js';
 
 /** Bump with a new entry in MIGRATIONS whenever the table changes. */
-export const TASK_SCHEMA_VERSION = 1;
+export const TASK_SCHEMA_VERSION = 2;
 
 /** MIGRATIONS[v] takes a database at version v to v + 1. */
 const MIGRATIONS: readonly string[] = [
@@ -33,6 +33,19 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX tasks_status_created ON tasks (status, created_at);
    -- History pages newest first without a sort over the whole table.
    CREATE INDEX tasks_created ON tasks (created_at);`,
+  // Webhook deliveries are rows of their own, written in the same transaction that finishes the
+  // task: a crash between "completed" and "delivered" leaves a due row that the next start sends.
+  `CREATE TABLE webhooks (
+     task_id TEXT PRIMARY KEY,
+     url TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_at INTEGER,                  -- ms since epoch; NULL once delivered or given up
+     delivered_at INTEGER,
+     last_error TEXT
+   );
+   CREATE INDEX webhooks_due ON webhooks (next_at);
+   -- Per-key limits count a key's unfinished tasks.
+   CREATE INDEX tasks_owner_status ON tasks (owner, status);`,
 ];
 
 /**

@@ -60,18 +60,35 @@ export interface HistoryQuery {
   readonly pageSize: number;
   readonly status?: TaskStatus;
   readonly model?: string;
+  /** Only this key's tasks; absent = everyone's (a server without keys). */
+  readonly owner?: string;
 }
+
+/** A webhook delivery that is due: the finished task and how many tries it has had. */
+export interface DueWebhook {
+  readonly taskId: string;
+  readonly url: string;
+  readonly attempts: number;
+}
+
+/** The outcome of one delivery try; `retryAt: null` gives up. */
+export type WebhookAttempt =
+  | { readonly delivered: true }
+  | { readonly delivered: false; readonly error: string; readonly retryAt: number | null };
 
 /** Durable task records and the FIFO queue over them. */
 export interface TaskStore {
-  /** Inserts a `created` task; throws QUEUE_FULL (429) when `created` tasks reach the limit. */
+  /**
+   * Inserts a `created` task; throws QUEUE_FULL (429) when `created` tasks reach the limit, and
+   * KEY_BUSY (429) when its owner already has its limit of unfinished tasks.
+   */
   create(task: NewTask): Task;
   get(id: string): Task | undefined;
   /** Atomically moves the oldest `created` task to `processing` (attempts + 1) and returns it. */
   claimNext(): Task | undefined;
   /** Only from `processing`; outputs must already be in the output store. */
   complete(id: string, work: CompletedWork): Task;
-  /** From `created` or `processing`. */
+  /** From `created` or `processing`. A task with a webhook gets a due delivery with either end. */
   fail(id: string, error: string): Task;
   /** 1-based position among `created` tasks, 0 when not queued. */
   queuePosition(id: string): number;
@@ -81,5 +98,11 @@ export interface TaskStore {
   history(q: HistoryQuery): { total: number; items: Task[] };
   /** Deletes finished tasks older than the cutoff; returns their output names for deletion. */
   purgeFinishedBefore(cutoffMs: number): string[];
+  /** Webhook deliveries due at `now`, oldest first. */
+  dueWebhooks(now: number, limit: number): DueWebhook[];
+  /** Records one delivery try of a task's webhook. */
+  recordWebhookAttempt(taskId: string, attempt: WebhookAttempt): void;
+  /** The earliest time a pending delivery is due, if any (so a sender can sleep until then). */
+  nextWebhookAt(): number | undefined;
   close(): void;
 }

@@ -267,3 +267,80 @@ describe('purgeFinishedBefore', () => {
     expect(s.purgeFinishedBefore(5000)).toEqual([]);
   });
 });
+
+describe('per-key limit', () => {
+  it('refuses a key at its limit of unfinished tasks, and frees a slot when one finishes', () => {
+    store = openSqliteTaskStore(':memory:', { maxQueued: 100, maxActivePerOwner: 2 });
+    const a = store.create(newTask({ owner: 'key-a' }));
+    store.create(newTask({ owner: 'key-a' }));
+    expect(codeOf(() => store.create(newTask({ owner: 'key-a' })))).toBe('FLUX_ERR_KEY_BUSY');
+    // Other keys and the keyless server are not counted against key-a.
+    expect(store.create(newTask({ owner: 'key-b' })).status).toBe('created');
+    expect(store.create(newTask({ owner: null })).status).toBe('created');
+    expect(store.claimNext()?.id).toBe(a.id); // processing still counts
+    expect(codeOf(() => store.create(newTask({ owner: 'key-a' })))).toBe('FLUX_ERR_KEY_BUSY');
+    store.complete(a.id, work());
+    expect(store.create(newTask({ owner: 'key-a' })).owner).toBe('key-a');
+  });
+});
+
+describe('history by owner', () => {
+  it('shows a key only its own tasks', () => {
+    const s = open();
+    s.create(newTask({ owner: 'key-a' }));
+    const b = s.create(newTask({ owner: 'key-b' }));
+    expect(s.history({ page: 1, pageSize: 10, owner: 'key-b' })).toEqual({ total: 1, items: [b] });
+    expect(s.history({ page: 1, pageSize: 10 }).total).toBe(2);
+  });
+});
+
+describe('webhook deliveries', () => {
+  const hook = 'https://example.com/hook';
+
+  it('a finished task with a webhook is due at once, by completion, failure or lost attempts', () => {
+    const clock = manualClock(1_000);
+    const s = open(100, clock);
+    const done = taskInWith(s, 'completed', hook);
+    const failed = taskInWith(s, 'failed', hook);
+    taskInWith(s, 'completed', null);
+    const lost = s.create(newTask({ webhook: hook }));
+    expect(s.claimNext()?.id).toBe(lost.id);
+    s.recoverInterrupted(1);
+    expect(s.dueWebhooks(1_000, 10).map((d) => d.taskId)).toEqual([done, failed, lost.id]);
+    expect(s.dueWebhooks(1_000, 10)[0]).toEqual({ taskId: done, url: hook, attempts: 0 });
+    expect(s.dueWebhooks(999, 10)).toEqual([]);
+    expect(s.nextWebhookAt()).toBe(1_000);
+  });
+
+  it('records tries: a failure with a retry time is due again then; delivered or given up is never due', () => {
+    const s = open(100, manualClock(1_000));
+    const a = taskInWith(s, 'completed', hook);
+    const b = taskInWith(s, 'completed', hook);
+    s.recordWebhookAttempt(a, { delivered: false, error: 'HTTP 500', retryAt: 6_000 });
+    s.recordWebhookAttempt(b, { delivered: true });
+    expect(s.dueWebhooks(5_999, 10)).toEqual([]);
+    expect(s.dueWebhooks(6_000, 10)).toEqual([{ taskId: a, url: hook, attempts: 1 }]);
+    expect(s.nextWebhookAt()).toBe(6_000);
+    s.recordWebhookAttempt(a, { delivered: false, error: 'HTTP 500', retryAt: null });
+    expect(s.dueWebhooks(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+    expect(s.nextWebhookAt()).toBeUndefined();
+  });
+
+  it('purging a task removes its delivery', () => {
+    const s = open(100, manualClock(1_000));
+    taskInWith(s, 'completed', hook);
+    s.purgeFinishedBefore(2_000);
+    expect(s.dueWebhooks(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+  });
+});
+
+/** taskIn with a webhook. */
+function taskInWith(s: TaskStore, status: 'completed' | 'failed', webhook: string | null): string {
+  const { id } = s.create(newTask({ webhook }));
+  if (status === 'failed') s.fail(id, 'boom');
+  else {
+    expect(s.claimNext()?.id).toBe(id);
+    s.complete(id, work());
+  }
+  return id;
+}
