@@ -47,7 +47,8 @@ export const errors = {
   KEY_BUSY: define(
     'FLUX_ERR_KEY_BUSY',
     429,
-    (limit: number) => `this API key has ${limit} tasks queued or running, its limit; retry when one finishes`,
+    (limit: number) =>
+      `this API key has ${limit} tasks queued or running, its limit; retry when one finishes`,
   ),
   /** A task id that does not exist (or was purged by retention). */
   TASK_NOT_FOUND: define('FLUX_ERR_TASK_NOT_FOUND', 404, (id: string) => `task ${id} not found`),

@@ -137,7 +137,8 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
       .transaction(() => {
         const row = run();
         if (!row) return refuse(id, to);
-        if (row.webhook && (to === 'completed' || to === 'failed')) webhookDue.run(row.id, row.webhook, now());
+        if (row.webhook && (to === 'completed' || to === 'failed'))
+          webhookDue.run(row.id, row.webhook, now());
         return rowToTask(row);
       })
       .immediate();
