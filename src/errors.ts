@@ -50,6 +50,14 @@ export const errors = {
     (limit: number) =>
       `this API key has ${limit} tasks queued or running, its limit; retry when one finishes`,
   ),
+  /** A task was cancelled by its client (api.md: it ends `failed` with this error). */
+  CANCELLED: define('FLUX_ERR_CANCELLED', 409, () => 'cancelled'),
+  /** An upload or body part over its configured limit. */
+  TOO_LARGE: define(
+    'FLUX_ERR_TOO_LARGE',
+    413,
+    (field: string, limit: number) => `${field}: larger than the limit of ${limit} bytes`,
+  ),
   /** A task id that does not exist (or was purged by retention). */
   TASK_NOT_FOUND: define('FLUX_ERR_TASK_NOT_FOUND', 404, (id: string) => `task ${id} not found`),
   /** A task asked to move backwards or sideways in its state machine. */
