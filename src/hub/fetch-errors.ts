@@ -43,11 +43,14 @@ export function displayUrl(url: URL | string): string {
  *
  * @example
  * formatBytes(20 * 1024 * 1024); // '20 MiB'
+ * formatBytes(2 * 1024 ** 3); // '2 GiB'
  * formatBytes(1000); // '1000 bytes'
  */
 export function formatBytes(n: number): string {
+  if (n >= 2 ** 30 && n % 2 ** 30 === 0) return `${n / 2 ** 30} GiB`;
   if (n >= 1 << 20 && n % (1 << 20) === 0) return `${n / (1 << 20)} MiB`;
   if (n >= 1 << 10 && n % (1 << 10) === 0) return `${n / (1 << 10)} KiB`;
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GiB`;
   if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
   return `${n} bytes`;
 }

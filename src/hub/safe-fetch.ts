@@ -97,7 +97,7 @@ function send(
   });
 }
 
-function declaredLength(res: IncomingMessage): number | undefined {
+export function declaredLength(res: IncomingMessage): number | undefined {
   const value = res.headers['content-length'];
   return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
 }
@@ -140,6 +140,128 @@ async function readBody(
   return Buffer.concat(chunks, received);
 }
 
+/** The signal a fetch runs under, and how to tell a timeout from a cancellation when it fires. */
+export interface FetchDeadline {
+  readonly signal: AbortSignal;
+  /** Phrase for a timeout, e.g. 'timed out after 30000 ms'; undefined while no timeout fired. */
+  readonly timedOut: () => string | undefined;
+  /** The caller's own signal, if any (a cancelled task). */
+  readonly cancel?: AbortSignal | undefined;
+}
+
+/**
+ * Words a failure of a fetch of `url` for a task's `error`: refusals pass through, a timeout or
+ * cancellation says so, anything else is "cannot fetch" with the low-level code (chained as `cause`).
+ */
+export function fetchFailure(
+  field: string,
+  url: URL,
+  error: unknown,
+  deadline: FetchDeadline,
+): FluxServeError {
+  if (error instanceof FluxServeError) return error;
+  const timedOut = deadline.timedOut();
+  if (timedOut !== undefined) return fetchError(field, `download of ${displayUrl(url)} ${timedOut}`, error);
+  if (deadline.cancel?.aborted)
+    return fetchError(field, `download of ${displayUrl(url)} was cancelled`, error);
+  const why = (error as { code?: string }).code ?? (error as Error).message;
+  return fetchError(field, `cannot fetch ${displayUrl(url)} (${why})`, error);
+}
+
+/**
+ * A deadline for a whole fetch: `timeoutMs` from now, or sooner when `cancel` aborts.
+ *
+ * @example
+ * const { res } = await openSafe(url, options, totalDeadline(30_000, task.signal));
+ */
+export function totalDeadline(timeoutMs: number, cancel?: AbortSignal): FetchDeadline {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return {
+    signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout,
+    timedOut: () => (timeout.aborted ? `timed out after ${timeoutMs} ms` : undefined),
+    cancel,
+  };
+}
+
+/** What `openSafe` needs: the policy side of SafeFetchOptions. */
+export type OpenSafeOptions = Pick<
+  SafeFetchOptions,
+  'policy' | 'lookup' | 'headers' | 'maxRedirects' | 'field'
+>;
+
+/** The first answer that is not a redirect, with its body unread. */
+export interface SafeResponse {
+  readonly res: IncomingMessage;
+  readonly status: number;
+  /** The URL that answered, after redirects. */
+  readonly url: URL;
+  /** Media type, lower case, parameters stripped, '' when absent. */
+  readonly contentType: string;
+}
+
+/**
+ * Requests `url` under the address policy, following (and vetting) redirects, and returns the first
+ * answer that is not a redirect, whatever its status; the caller reads or destroys its body.
+ * Request headers (e.g. `Range`) travel with every hop; credentials only within the origin.
+ *
+ * @throws FluxServeError FLUX_ERR_USAGE as safeFetch does, worded by `fetchFailure`
+ *
+ * @example
+ * const { res, status } = await openSafe(url, { policy, field: 'loras[0].path' }, deadline);
+ */
+export async function openSafe(
+  url: string,
+  options: OpenSafeOptions,
+  deadline: FetchDeadline,
+): Promise<SafeResponse> {
+  const field = options.field ?? 'url';
+  const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+  const lookup = options.lookup ?? systemLookup;
+  const { signal } = deadline;
+  let current = parseFetchUrl(field, url);
+  let headers = requestHeaders(options.headers);
+  try {
+    for (let redirects = 0; ; redirects++) {
+      const target = await resolveFetchTarget(field, current, options.policy, lookup, signal);
+      const res = await send(target, headers, signal);
+      const status = res.statusCode ?? 0;
+      if (!REDIRECTS.has(status)) {
+        const contentType = (res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+        return { res, status, url: current, contentType };
+      }
+      res.destroy(); // a redirect's body is never wanted
+      const location = res.headers.location;
+      if (location === undefined) {
+        throw fetchError(field, `${displayUrl(current)} answered HTTP ${status} without a Location`);
+      }
+      if (redirects >= maxRedirects) {
+        throw fetchError(field, `too many redirects fetching ${displayUrl(url)} (more than ${maxRedirects})`);
+      }
+      const next = parseFetchUrl(field, location, current);
+      if (next.origin !== current.origin) headers = withoutCredentials(headers);
+      current = next;
+    }
+  } catch (error) {
+    throw fetchFailure(field, current, error, deadline);
+  }
+}
+
+/**
+ * Refuses a body sent with a content encoding (limits count stored bytes; nothing here decodes).
+ *
+ * @throws FluxServeError FLUX_ERR_USAGE naming the encoding
+ */
+export function checkIdentityEncoding(field: string, answer: SafeResponse): void {
+  const encoding = (answer.res.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (encoding !== 'identity' && encoding !== '') {
+    answer.res.destroy();
+    throw fetchError(
+      field,
+      `${displayUrl(answer.url)} was sent with content encoding ${encoding}, not plain bytes`,
+    );
+  }
+}
+
 /**
  * Downloads `url` under the address policy and limits of `options`.
  *
@@ -158,86 +280,35 @@ async function readBody(
  */
 export async function safeFetch(url: string, options: SafeFetchOptions): Promise<FetchedFile> {
   const field = options.field ?? 'url';
-  const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
-  const timeout = AbortSignal.timeout(options.timeoutMs);
-  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-  const lookup = options.lookup ?? systemLookup;
-  let current = parseFetchUrl(field, url);
-  let headers = requestHeaders(options.headers);
+  const deadline = totalDeadline(options.timeoutMs, options.signal);
+  const { signal } = deadline;
+  const answer = await openSafe(url, options, deadline);
+  const { res, status, contentType, url: current } = answer;
   try {
-    for (let redirects = 0; ; redirects++) {
-      const target = await resolveFetchTarget(field, current, options.policy, lookup, signal);
-      const res = await send(target, headers, signal);
-      const status = res.statusCode ?? 0;
-      if (REDIRECTS.has(status)) {
-        res.destroy(); // a redirect's body is never wanted
-        const location = res.headers.location;
-        if (location === undefined) {
-          throw fetchError(field, `${displayUrl(current)} answered HTTP ${status} without a Location`);
-        }
-        if (redirects >= maxRedirects) {
-          throw fetchError(
-            field,
-            `too many redirects fetching ${displayUrl(url)} (more than ${maxRedirects})`,
-          );
-        }
-        const next = parseFetchUrl(field, location, current);
-        if (next.origin !== current.origin) headers = withoutCredentials(headers);
-        current = next;
-        continue;
-      }
-      if (status < 200 || status > 299) {
-        res.destroy();
-        throw fetchError(field, `${displayUrl(current)} answered HTTP ${status}`);
-      }
-      const contentType = (res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-      if (options.allowedContentTypes && !options.allowedContentTypes(contentType)) {
-        res.destroy();
-        const what = contentType === '' ? 'no content type' : `content type ${JSON.stringify(contentType)}`;
-        throw fetchError(field, `${displayUrl(current)} has ${what}, which is not accepted`);
-      }
-      const encoding = (res.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-      if (encoding !== 'identity' && encoding !== '') {
-        res.destroy();
-        throw fetchError(
-          field,
-          `${displayUrl(current)} was sent with content encoding ${encoding}, not plain bytes`,
-        );
-      }
-      const total = declaredLength(res);
-      if (total !== undefined && total > options.maxBytes) {
-        res.destroy();
-        throw fetchError(field, `download exceeds the limit of ${formatBytes(options.maxBytes)}`);
-      }
-      const onAbort = () => res.destroy(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        const bytes = await readBody(
-          res,
-          field,
-          current,
-          options.maxBytes,
-          total,
-          options.onProgress,
-          signal,
-        );
-        return { bytes, contentType, finalUrl: current.href };
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-      }
+    if (status < 200 || status > 299) {
+      res.destroy();
+      throw fetchError(field, `${displayUrl(current)} answered HTTP ${status}`);
+    }
+    if (options.allowedContentTypes && !options.allowedContentTypes(contentType)) {
+      res.destroy();
+      const what = contentType === '' ? 'no content type' : `content type ${JSON.stringify(contentType)}`;
+      throw fetchError(field, `${displayUrl(current)} has ${what}, which is not accepted`);
+    }
+    checkIdentityEncoding(field, answer);
+    const total = declaredLength(res);
+    if (total !== undefined && total > options.maxBytes) {
+      res.destroy();
+      throw fetchError(field, `download exceeds the limit of ${formatBytes(options.maxBytes)}`);
+    }
+    const onAbort = () => res.destroy(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const bytes = await readBody(res, field, current, options.maxBytes, total, options.onProgress, signal);
+      return { bytes, contentType, finalUrl: current.href };
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
   } catch (error) {
-    if (error instanceof FluxServeError) throw error;
-    if (timeout.aborted) {
-      throw fetchError(
-        field,
-        `download of ${displayUrl(current)} timed out after ${options.timeoutMs} ms`,
-        error,
-      );
-    }
-    if (options.signal?.aborted)
-      throw fetchError(field, `download of ${displayUrl(current)} was cancelled`, error);
-    const why = (error as { code?: string }).code ?? (error as Error).message;
-    throw fetchError(field, `cannot fetch ${displayUrl(current)} (${why})`, error);
+    throw fetchFailure(field, current, error, deadline);
   }
 }

@@ -1,0 +1,110 @@
+/**
+ * @module hub/lora-cache
+ * The LoRA download cache on disk:
+ *
+ * ```
+ * <cacheDir>/blobs/<sha256>.safetensors   content-addressed files, each stored once
+ * <cacheDir>/index/<sha256 of key>.json   { key, value }: what a source key resolved to
+ * <cacheDir>/partial/<sha256 of key>.part an interrupted download (+ .part.json), resumed next time
+ * ```
+ *
+ * Keys are plain strings built by the caller (`url <href>`, `hub-file <endpoint> <repo>@<sha> <file>`,
+ * `hub-ref …`); the record repeats its key so that a hash collision can never serve another source.
+ * Every write is a rename of a finished temporary file, so a crash leaves the old state or the new
+ * one, never half a file. A blob is trusted by name and size on a hit (re-hashing 2 GB per task
+ * would defeat the cache); an entry whose blob is missing or of the wrong size is a miss.
+ * One process downloads into a cache directory at a time (the server's dispatcher); two processes
+ * sharing one would race on a `.part`.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { discardPart } from './safe-download.js';
+
+/** A finished file in the cache. */
+export interface BlobEntry {
+  readonly sha256: string;
+  readonly bytes: number;
+  /** Where it came from, for people (logs, the load report). */
+  readonly source: string;
+}
+
+const keyName = (key: string) => createHash('sha256').update(key).digest('hex');
+
+/** Writes `data` to `file` through a temporary file and a rename. */
+async function writeAtomic(file: string, data: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, file);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+export class LoraCache {
+  constructor(readonly dir: string) {}
+
+  /** Where the blob with this SHA-256 lives (whether or not it exists). */
+  blobPath(sha256: string): string {
+    return join(this.dir, 'blobs', `${sha256}.safetensors`);
+  }
+
+  /** Where a download for `key` is written until it is complete. */
+  async partPath(key: string): Promise<string> {
+    const folder = join(this.dir, 'partial');
+    await mkdir(folder, { recursive: true });
+    return join(folder, `${keyName(key)}.part`);
+  }
+
+  private indexPath(key: string): string {
+    return join(this.dir, 'index', `${keyName(key)}.json`);
+  }
+
+  /** The record stored for `key`, or undefined (none, unreadable, or another key's). */
+  async get<T>(key: string): Promise<T | undefined> {
+    try {
+      const record = JSON.parse(await readFile(this.indexPath(key), 'utf8')) as { key?: unknown; value?: T };
+      return record.key === key ? record.value : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async put(key: string, value: unknown): Promise<void> {
+    await writeAtomic(this.indexPath(key), JSON.stringify({ key, value }));
+  }
+
+  /**
+   * The blob `key` resolved to, if its record and a blob of the recorded size both exist.
+   *
+   * @example
+   * const hit = await cache.lookup('url https://example.com/a.safetensors'); // BlobEntry | undefined
+   */
+  async lookup(key: string): Promise<(BlobEntry & { readonly file: string }) | undefined> {
+    const entry = await this.get<BlobEntry>(key);
+    if (entry === undefined || !/^[0-9a-f]{64}$/.test(entry.sha256)) return undefined;
+    const file = this.blobPath(entry.sha256);
+    try {
+      if ((await stat(file)).size !== entry.bytes) return undefined;
+    } catch {
+      return undefined;
+    }
+    return { ...entry, file };
+  }
+
+  /**
+   * Moves a finished `.part` into the blob store (a rename: atomic, and harmless when the same
+   * content is already there) and records `key` → blob. Returns the blob's path.
+   */
+  async store(key: string, part: string, entry: BlobEntry): Promise<string> {
+    const file = this.blobPath(entry.sha256);
+    await mkdir(dirname(file), { recursive: true });
+    await rename(part, file);
+    await discardPart(part);
+    await this.put(key, entry);
+    return file;
+  }
+}
