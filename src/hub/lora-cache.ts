@@ -44,7 +44,7 @@ async function writeAtomic(file: string, data: string): Promise<void> {
   }
 }
 
-export class LoraCache {
+export class LoraDownloadCache {
   constructor(readonly dir: string) {}
 
   /** Where the blob with this SHA-256 lives (whether or not it exists). */

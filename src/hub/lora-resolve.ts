@@ -19,13 +19,12 @@
  * `HF_HUB_OFFLINE=1` → `offline`, `HF_ENDPOINT` → `hubEndpoint`.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { AddressPolicy } from './address-policy.js';
 import { displayUrl, fetchError, formatBytes } from './fetch-errors.js';
 import type { HostLookup } from './fetch-target.js';
 import { parseFetchUrl } from './fetch-target.js';
-import { type BlobEntry, LoraCache } from './lora-cache.js';
+import { type BlobEntry, LoraDownloadCache } from './lora-cache.js';
 import { checkSafetensorsStart } from './lora-file-check.js';
 import { chooseLoraFile } from './lora-file-choice.js';
 import {
@@ -39,7 +38,7 @@ import {
 } from './lora-hub.js';
 import { InFlight, type Progress, type SharedContext } from './lora-inflight.js';
 import { type LoraSource, localLoraFile, parseLoraSource } from './lora-source.js';
-import { discardPart, safeDownload } from './safe-download.js';
+import { discardPart, hashFileInto, safeDownload } from './safe-download.js';
 
 export interface ResolvedLora {
   /** Absolute path of the `.safetensors` file (a cache blob or a LoRA folder file). */
@@ -97,12 +96,6 @@ const inFlight = new InFlight<ResolvedLora>();
 /** SHA-256 of LoRA folder files by path, size, mtime and inode. */
 const localHashes = new Map<string, string>();
 
-async function hashFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) hash.update(chunk);
-  return hash.digest('hex');
-}
-
 async function resolveLocal(field: string, name: string, options: ResolveLoraOptions): Promise<ResolvedLora> {
   const file = await localLoraFile(field, name, options.loraDir);
   const info = await stat(file);
@@ -118,7 +111,9 @@ async function resolveLocal(field: string, name: string, options: ResolveLoraOpt
   const memo = `${file}\0${info.size}\0${info.mtimeMs}\0${info.ino}`;
   let sha256 = localHashes.get(memo);
   if (sha256 === undefined) {
-    sha256 = await hashFile(file);
+    const hash = createHash('sha256');
+    await hashFileInto(file, hash);
+    sha256 = hash.digest('hex');
     localHashes.set(memo, sha256);
   }
   return { file, sha256, bytes: info.size, source, cached: true };
@@ -128,7 +123,7 @@ async function resolveLocal(field: string, name: string, options: ResolveLoraOpt
 interface Run {
   readonly options: ResolveLoraOptions;
   readonly ctx: SharedContext;
-  readonly cache: LoraCache;
+  readonly cache: LoraDownloadCache;
   readonly endpoint: string;
   readonly maxBytes: number;
 }
@@ -303,7 +298,7 @@ export async function resolveLora(path: string, options: ResolveLoraOptions): Pr
     const run: Run = {
       options,
       ctx,
-      cache: new LoraCache(options.cacheDir),
+      cache: new LoraDownloadCache(options.cacheDir),
       endpoint,
       maxBytes: options.maxBytes ?? DEFAULT_LORA_MAX_BYTES,
     };

@@ -120,7 +120,8 @@ function contentRange(header: string | undefined): { first: number; total: numbe
   return { first: Number(m[1]), total: m[3] === '*' ? undefined : Number(m[3]) };
 }
 
-async function hashFile(file: string, hash: Hash): Promise<void> {
+/** Feeds the bytes of `file` to `hash`. */
+export async function hashFileInto(file: string, hash: Hash): Promise<void> {
   for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) hash.update(chunk);
 }
 
@@ -192,7 +193,7 @@ async function attempt(
     }
     const hash = createHash('sha256');
     if (start > 0) {
-      await hashFile(part, hash);
+      await hashFileInto(part, hash);
     } else {
       const validator = validatorOf(res);
       const record: PartRecord = validator === undefined ? { url } : { url, validator };
