@@ -31,6 +31,16 @@ export interface Config {
   readonly maxAttempts: number;
   /** A task running longer is killed with its worker (which restarts) and requeued, ms. */
   readonly taskTimeoutMs: number;
+  /** Unfinished tasks one API key may have; beyond it submits get 429. */
+  readonly maxTasksPerKey: number;
+  /** Finished tasks, their outputs and uploads older than this are deleted, ms; 0 keeps them forever. */
+  readonly retentionMs: number;
+  /** Waits before each webhook retry, ms (their count + 1 = tries). */
+  readonly webhookRetryDelaysMs: readonly number[];
+  /** Deadline of one webhook try, ms. */
+  readonly webhookTimeoutMs: number;
+  /** Signing secret (`whsec_…`); default: generated once and kept in the home directory. */
+  readonly webhookSecret: string | undefined;
   /** Execution provider of the worker: `cuda` falls back to CPU, with a warning, when unavailable. */
   readonly provider: 'cpu' | 'cuda';
 }
@@ -41,6 +51,23 @@ function positive(env: NodeJS.ProcessEnv, key: string, fallback: number): number
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${key}=${raw}: expected a positive integer`);
   return n;
+}
+
+function nonNegative(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${key}=${raw}: expected a number ≥ 0`);
+  return n;
+}
+
+function msList(env: NodeJS.ProcessEnv, key: string, fallback: readonly number[]): readonly number[] {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const list = raw.split(',').map((v) => Number(v.trim()));
+  if (list.some((n) => !Number.isSafeInteger(n) || n < 0))
+    throw new Error(`${key}=${raw}: expected comma-separated milliseconds, e.g. 10000,30000,60000`);
+  return Object.freeze(list);
 }
 
 function flag(env: NodeJS.ProcessEnv, key: string): boolean {
@@ -62,6 +89,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     bodyLimit: positive(env, 'FLUX_SERVE_BODY_LIMIT', 64 * 1024 * 1024), // 64 MiB: two 20 MiB images as base64
     maxAttempts: positive(env, 'FLUX_SERVE_MAX_ATTEMPTS', 3),
     taskTimeoutMs: positive(env, 'FLUX_SERVE_TASK_TIMEOUT_MS', 600_000), // 10 min
+    maxTasksPerKey: positive(env, 'FLUX_SERVE_MAX_TASKS_PER_KEY', 20),
+    retentionMs: nonNegative(env, 'FLUX_SERVE_RETENTION_HOURS', 7 * 24) * 3_600_000, // 7 days
+    // 10 s, 30 s, 1 min, 3 min, 5 min: six tries over 9.7 minutes (api.md: ≥ 5 over ~10 min).
+    webhookRetryDelaysMs: msList(
+      env,
+      'FLUX_SERVE_WEBHOOK_RETRY_MS',
+      [10_000, 30_000, 60_000, 180_000, 300_000],
+    ),
+    webhookTimeoutMs: positive(env, 'FLUX_SERVE_WEBHOOK_TIMEOUT_MS', 10_000),
+    webhookSecret: env.FLUX_SERVE_WEBHOOK_SECRET || undefined,
     provider: env.FLUX_SERVE_PROVIDER === 'cuda' ? 'cuda' : 'cpu',
     fetchPolicy: Object.freeze({
       allowLoopback: flag(env, 'FLUX_SERVE_FETCH_ALLOW_LOOPBACK'),

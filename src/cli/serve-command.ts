@@ -9,9 +9,15 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { buildApp } from '../api/app.js';
 import { type ApiKey, checkListenAddress, parseApiKeys } from '../api/auth.js';
+import { mediaUrl } from '../api/routes/media.js';
+import { taskPresenter } from '../api/task-presenter.js';
+import { loadWebhookSecret } from '../api/webhook-secret.js';
+import { WebhookSender } from '../api/webhook-sender.js';
 import type { Config } from '../config.js';
 import { Dispatcher } from '../jobs/dispatcher.js';
+import { LocalMediaStore } from '../jobs/media-store.js';
 import { LocalOutputStore } from '../jobs/output-store.js';
+import { startRetention } from '../jobs/retention.js';
 import { openSqliteTaskStore } from '../jobs/sqlite-task-store.js';
 import type { Logger } from '../log.js';
 import { WorkerSupervisor } from '../worker/worker-supervisor.js';
@@ -23,6 +29,9 @@ interface ServeFlags {
   model?: string;
   keys?: string;
 }
+
+/** Until the safety checker lands (issue #8), every task says so. */
+const SAFETY_WARNING = 'safety checker not installed: has_nsfw_contents stays empty';
 
 export const SERVED_MODELS = ['wavespeed-ai/flux-schnell-lora', 'wavespeed-ai/flux-schnell'] as const;
 
@@ -40,11 +49,17 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
       const port = Number(flags.port);
       const modelDir = await resolveModelDir(config, log, flags.model);
       await mkdir(config.home, { recursive: true });
-      const store = openSqliteTaskStore(join(config.home, 'tasks.db'), { maxQueued: config.maxQueued });
+      const store = openSqliteTaskStore(join(config.home, 'tasks.db'), {
+        maxQueued: config.maxQueued,
+        ...(keys.length > 0 ? { maxActivePerOwner: config.maxTasksPerKey } : {}),
+      });
       const recovered = store.recoverInterrupted(config.maxAttempts);
       if (recovered.requeued.length + recovered.failed.length > 0)
         log.warn(recovered, 'tasks interrupted by the last stop');
       const outputs = new LocalOutputStore(join(config.home, 'outputs'));
+      const media = new LocalMediaStore(join(config.home, 'media'));
+      const publicBaseUrl =
+        config.publicUrl ?? `http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${port}`;
       const worker = WorkerSupervisor.start(
         {
           modelDir,
@@ -53,6 +68,7 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
           maxImageBytes: config.maxImageBytes,
           fetchTimeoutMs: config.fetchTimeoutMs,
           fetchPolicy: config.fetchPolicy,
+          media: { baseUrl: mediaUrl(publicBaseUrl, ''), dir: media.dir },
         },
         { taskTimeoutMs: config.taskTimeoutMs, log },
       );
@@ -60,24 +76,48 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
       // then); tasks wait in the queue, and a crashed or hung worker is restarted with its task requeued.
       const executor = { generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a) };
       const dispatcher = new Dispatcher(store, outputs, executor, { maxAttempts: config.maxAttempts, log });
-      const app = buildApp({
+      const webhookSecret = await loadWebhookSecret(config.home, config.webhookSecret);
+      const app = await buildApp({
         store,
         outputs,
+        media,
         dispatcher,
         keys,
-        publicBaseUrl:
-          config.publicUrl ?? `http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${port}`,
+        publicBaseUrl,
         models: SERVED_MODELS,
         syncWaitMs: config.syncWaitMs,
         bodyLimit: config.bodyLimit,
+        maxUploadBytes: config.maxImageBytes,
+        webhookSecret,
+        warnings: [SAFETY_WARNING],
         ready: () => worker.ready,
         log,
       });
+      const webhooks = new WebhookSender({
+        store,
+        present: taskPresenter({
+          store,
+          outputs,
+          publicBaseUrl,
+          progress: () => undefined,
+          warnings: [SAFETY_WARNING],
+        }),
+        secret: webhookSecret,
+        policy: config.fetchPolicy,
+        retryDelaysMs: config.webhookRetryDelaysMs,
+        timeoutMs: config.webhookTimeoutMs,
+        log,
+      });
+      dispatcher.on('finished', () => webhooks.notify());
+      const retention = startRetention({ store, outputs, media, retentionMs: config.retentionMs, log });
       await app.listen({ host: flags.host, port });
       dispatcher.start();
+      webhooks.start();
       const shutdown = async () => {
         log.info('shutting down');
+        retention.stop();
         await app.close();
+        await webhooks.stop();
         await dispatcher.stop();
         await worker.close();
         store.close();

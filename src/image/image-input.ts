@@ -12,6 +12,12 @@ import { errors } from '../errors.js';
 /** Default limit on the decoded bytes of one inline image (20 MiB; downloads should use the same). */
 export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
 
+/**
+ * The name of an image uploaded to this server (`/media/<name>`): 32 random hex digits and nothing
+ * else, so a name from a URL can never leave the upload folder.
+ */
+export const UPLOAD_NAME = /^[0-9a-f]{32}$/;
+
 /** A parsed image field: a URL for the caller to fetch, or the decoded bytes of an inline image. */
 export type ImageInput =
   | { readonly kind: 'url'; readonly url: string }

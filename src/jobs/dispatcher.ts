@@ -6,6 +6,7 @@
  * any other failure fails the task with the error's message.
  */
 import { EventEmitter } from 'node:events';
+import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { GenerationRequest } from '../pipeline/generation-request.js';
 import type { LocalOutputStore } from './output-store.js';
@@ -22,6 +23,7 @@ export interface Executor {
   generate(
     request: GenerationRequest,
     onStep?: (step: number, total: number) => void,
+    options?: { readonly signal?: AbortSignal },
   ): Promise<ExecutorResult>;
 }
 
@@ -34,8 +36,18 @@ function retryable(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === true;
 }
 
-export class Dispatcher extends EventEmitter<{ finished: [Task] }> {
+/**
+ * `finished`: a task reached `completed` or `failed`. `changed`: something a watcher of task `id`
+ * may show changed (it started, stepped or finished; a start also moves everyone's queue position).
+ */
+interface DispatcherEvents {
+  finished: [Task];
+  changed: [id: string];
+}
+
+export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly progressById = new Map<string, { step: number; total: number }>();
+  private current: { readonly id: string; readonly abort: AbortController } | undefined;
   private wake: (() => void) | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
@@ -65,6 +77,32 @@ export class Dispatcher extends EventEmitter<{ finished: [Task] }> {
     this.wake?.();
   }
 
+  /**
+   * Cancels a task (api.md extension): a queued one fails at once with `cancelled`; a running one
+   * is stopped at its next step and then fails the same way. Returns the task as it is now.
+   * @throws FLUX_ERR_TASK_NOT_FOUND, or FLUX_ERR_TASK_STATE (409) for a finished task
+   */
+  cancel(id: string): Task {
+    const task = this.store.get(id);
+    if (!task) throw errors.TASK_NOT_FOUND(id);
+    if (task.status === 'created') {
+      const failed = this.store.fail(id, errors.CANCELLED().message);
+      this.options.log.info({ taskId: id }, 'task cancelled while queued');
+      this.finish(failed);
+      return failed;
+    }
+    if (task.status === 'processing' && this.current?.id === id) {
+      this.current.abort.abort(errors.CANCELLED());
+      return task;
+    }
+    throw errors.TASK_STATE(id, task.status, 'cancelled');
+  }
+
+  private finish(task: Task): void {
+    this.emit('finished', task);
+    this.emit('changed', task.id);
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     this.notify();
@@ -88,9 +126,18 @@ export class Dispatcher extends EventEmitter<{ finished: [Task] }> {
   private async execute(task: Task): Promise<void> {
     const log = this.options.log.child({ taskId: task.id });
     log.info({ attempt: task.attempts }, 'task started');
+    const abort = new AbortController();
+    this.current = { id: task.id, abort };
+    // Every queued task moved up one place.
+    this.emit('changed', task.id);
     try {
-      const result = await this.executor.generate(task.request, (step, total) =>
-        this.progressById.set(task.id, { step, total }),
+      const result = await this.executor.generate(
+        task.request,
+        (step, total) => {
+          this.progressById.set(task.id, { step, total });
+          this.emit('changed', task.id);
+        },
+        { signal: abort.signal },
       );
       const ext = task.request.outputFormat;
       const names = [];
@@ -111,22 +158,28 @@ export class Dispatcher extends EventEmitter<{ finished: [Task] }> {
         },
       });
       log.info({ outputs: names.length, seed: result.seed }, 'task completed');
-      this.emit('finished', done);
+      this.finish(done);
     } catch (error) {
-      if (retryable(error)) {
+      if (abort.signal.aborted) {
+        const cancelled = this.store.fail(task.id, errors.CANCELLED().message);
+        log.info('task cancelled while running');
+        this.finish(cancelled);
+      } else if (retryable(error)) {
         const { requeued, failed } = this.store.recoverInterrupted(this.options.maxAttempts);
         log.warn({ err: error, requeued, failed }, 'worker lost the task');
         for (const id of failed) {
           const t = this.store.get(id);
-          if (t) this.emit('finished', t);
+          if (t) this.finish(t);
         }
+        for (const id of requeued) this.emit('changed', id);
       } else {
         const failed = this.store.fail(task.id, (error as Error).message);
         log.warn({ err: error }, 'task failed');
-        this.emit('finished', failed);
+        this.finish(failed);
       }
     } finally {
       this.progressById.delete(task.id);
+      this.current = undefined;
     }
   }
 }

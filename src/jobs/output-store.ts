@@ -4,10 +4,10 @@
  * Writes are atomic (temp file, fsync, rename), so a crash or a concurrent reader never sees a
  * half-written image under a served name; names from outside are checked before touching the disk.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errors } from '../errors.js';
+import { writeFileAtomic } from './atomic-write.js';
 
 export type OutputExt = 'jpeg' | 'png' | 'webp';
 
@@ -34,26 +34,7 @@ export class LocalOutputStore {
       throw new RangeError(`invalid output index ${index}`);
     }
     const name = `${taskId}-${index}.${FILE_EXT[ext]}`;
-    await mkdir(this.dir, { recursive: true });
-    // Same directory as the target, so the rename is atomic (never across file systems); the
-    // leading dot and the '.tmp' suffix keep it outside OUTPUT_NAME, so it is never served.
-    const temp = join(this.dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      const file = await open(temp, 'wx');
-      try {
-        await file.writeFile(bytes);
-        // Data on disk before the rename publishes it: otherwise a power cut can leave the final
-        // name pointing at an empty file.
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, join(this.dir, name));
-    } catch (e) {
-      await rm(temp, { force: true });
-      throw e;
-    }
-    await syncDir(this.dir);
+    await writeFileAtomic(this.dir, name, bytes);
     return name;
   }
 
@@ -69,15 +50,5 @@ export class LocalOutputStore {
   async remove(names: readonly string[]): Promise<void> {
     const paths = names.map((n) => this.path(n)); // all checked before any is deleted
     await Promise.all(paths.map((p) => rm(p, { force: true })));
-  }
-}
-
-/** Makes a rename durable: the directory entry itself must reach the disk. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -49,7 +49,7 @@ const SQL = {
           WHERE id = (SELECT id FROM tasks WHERE status = 'created' ORDER BY created_at, rowid LIMIT 1)
           RETURNING *`,
   complete: `UPDATE tasks SET status = 'completed', outputs = @outputs, has_nsfw_contents = @nsfw,
-                seed = @seed, timings = @timings, finished_at = @now
+                seed = @seed, timings = @timings, warnings = @warnings, finished_at = @now
              WHERE id = @id AND status = 'processing' RETURNING *`,
   fail: `UPDATE tasks SET status = 'failed', error = @error, finished_at = @now
          WHERE id = @id AND status IN ('created', 'processing') RETURNING *`,
@@ -199,6 +199,7 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
             nsfw: JSON.stringify(work.hasNsfwContents),
             seed: work.seed,
             timings: JSON.stringify(work.timings),
+            warnings: JSON.stringify(work.warnings ?? []),
           }),
         id,
       ),

@@ -19,6 +19,7 @@ export interface TaskRow {
   error: string | null;
   attempts: number;
   timings: string;
+  warnings: string;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -40,6 +41,7 @@ export function rowToTask(row: TaskRow): Task {
     error: row.error,
     attempts: row.attempts,
     timings: JSON.parse(row.timings),
+    warnings: JSON.parse(row.warnings),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,

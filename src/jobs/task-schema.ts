@@ -45,7 +45,9 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX webhooks_due ON webhooks (next_at);
    -- Per-key limits count a key's unfinished tasks.
-   CREATE INDEX tasks_owner_status ON tasks (owner, status);`,
+   CREATE INDEX tasks_owner_status ON tasks (owner, status);
+   -- What a run wants the client to know (e.g. LoRA keys that matched no layer): JSON string[].
+   ALTER TABLE tasks ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';`,
 ];
 
 /**

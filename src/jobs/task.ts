@@ -35,6 +35,8 @@ export interface Task {
   readonly error: string | null;
   readonly attempts: number;
   readonly timings: TaskTimings;
+  /** What the run wants the client to know (api.md `warnings`), e.g. LoRA keys that matched nothing. */
+  readonly warnings: readonly string[];
   readonly createdAt: number; // ms since epoch
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
@@ -53,6 +55,7 @@ export interface CompletedWork {
   readonly hasNsfwContents: readonly boolean[];
   readonly seed: number;
   readonly timings: TaskTimings;
+  readonly warnings?: readonly string[];
 }
 
 export interface HistoryQuery {

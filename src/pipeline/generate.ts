@@ -75,6 +75,18 @@ export interface GenerationResult {
 
 export interface GenerateOptions {
   readonly onStep?: (p: StepProgress) => void;
+  /** Stops the run between steps with the signal's reason (a cancelled task). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Gives the event loop one turn, then throws if the run was cancelled. session.run blocks its
+ * thread, so a cancel message can only be read between steps, and only if the loop gets a turn.
+ */
+async function checkpoint(signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return;
+  await new Promise((resolve) => setImmediate(resolve));
+  signal.throwIfAborted();
 }
 
 /** @example const result = await generate(model, encoder, { prompt: 'a cat', width: 512, height: 512, steps: 4, seed: 1, numImages: 1, guidanceScale: 3.5, strength: 0.8 }); */
@@ -87,6 +99,7 @@ export async function generate(
   const started = performance.now();
   const clock = runClock();
   const c = model.transformerConfig;
+  await checkpoint(options.signal);
   const B = input.numImages;
   const [H, W] = [input.height, input.width];
   const [h, w] = [H / 8, W / 8];
@@ -138,6 +151,7 @@ export async function generate(
     if (maskPacked && z0Packed)
       inpaintBlend(x, noisePacked, z0Packed, maskPacked, next, i === input.steps - 1);
     options.onStep?.({ step: i - start + 1, total });
+    await checkpoint(options.signal);
   }
   const denoiseDone = performance.now();
 

@@ -9,8 +9,8 @@ import { FluxServeError } from '../errors.js';
 import type { GenerationRequest } from '../pipeline/generation-request.js';
 import type { Provider } from '../runtime/session.js';
 import type {
-  RenderJob,
-  RenderOptions,
+  RunOptions,
+  ThreadCommand,
   ThreadInit,
   ThreadMessage,
   ThreadResult,
@@ -81,12 +81,19 @@ export class GenerationThread {
   generate(
     request: GenerationRequest,
     onStep?: (step: number, total: number) => void,
-    options: RenderOptions = {},
+    { signal, ...options }: RunOptions = {},
   ): Promise<ThreadResult> {
     const id = randomUUID();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, ...(onStep ? { onStep } : {}) });
-      this.worker.postMessage({ id, request, ...options } satisfies RenderJob);
+      this.worker.postMessage({ type: 'task', id, request, ...options } satisfies ThreadCommand);
+      signal?.addEventListener(
+        'abort',
+        () => this.worker.postMessage({ type: 'cancel', id } satisfies ThreadCommand),
+        {
+          once: true,
+        },
+      );
     });
   }
 

@@ -13,6 +13,11 @@ export interface ThreadInit {
   readonly maxImageBytes: number;
   readonly fetchTimeoutMs: number;
   readonly fetchPolicy: { readonly allowLoopback: boolean; readonly allowPrivate: boolean };
+  /**
+   * This server's uploads: URLs under `baseUrl` (`<public URL>/media/`) are read from `dir`, not
+   * fetched — the server's own address is loopback or private, which the fetch guard refuses.
+   */
+  readonly media?: { readonly baseUrl: string; readonly dir: string };
 }
 
 export interface ThreadResult {
@@ -39,11 +44,21 @@ export interface RenderOptions {
   readonly dump?: boolean;
 }
 
+/** What a caller may add that stays on its side: a signal that cancels the run. */
+export interface RunOptions extends RenderOptions {
+  readonly signal?: AbortSignal;
+}
+
 /** A request as it crosses to the thread or process that renders it. */
 export interface RenderJob extends RenderOptions {
   readonly id: string;
   readonly request: GenerationRequest;
 }
+
+/** The owner's messages to a thread: a job, or the cancellation of one (queued or running). */
+export type ThreadCommand =
+  | ({ readonly type: 'task' } & RenderJob)
+  | { readonly type: 'cancel'; readonly id: string };
 
 export interface ThreadError {
   readonly message: string;

@@ -3,9 +3,12 @@
  * What the generation thread and the worker process share: load the model once, then render
  * requests one at a time and answer each with step, done or error messages of the protocol.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
-import { FluxServeError } from '../errors.js';
+import { errors, FluxServeError } from '../errors.js';
 import { safeFetch } from '../hub/safe-fetch.js';
+import { UPLOAD_NAME } from '../image/image-input.js';
 import type { Logger } from '../log.js';
 import { PromptEncoder } from '../pipeline/prompt-encoder.js';
 import { type RenderContext, render } from '../pipeline/render.js';
@@ -13,10 +16,22 @@ import { loadFluxModel } from '../runtime/flux-model.js';
 import type { Provider } from '../runtime/session.js';
 import type { RenderJob, ThreadInit, ThreadMessage } from './generation-protocol.js';
 
+/** An upload of this server named by its URL, read from disk; undefined for any other URL. */
+async function readUpload(init: ThreadInit, url: string, field: string): Promise<Buffer | undefined> {
+  if (!init.media || !url.startsWith(init.media.baseUrl)) return undefined;
+  const name = url.slice(init.media.baseUrl.length);
+  if (!UPLOAD_NAME.test(name)) throw errors.USAGE(`${field}: ${url} is not an upload of this server`);
+  return readFile(join(init.media.dir, name)).catch(() => {
+    throw errors.USAGE(`${field}: upload ${name} not found (expired or never finished)`);
+  });
+}
+
 export interface RenderService {
   readonly provider: Provider;
   /** Queues a job; its messages go to `reply`. */
   handle(job: RenderJob): void;
+  /** Cancels a queued or running job: it answers an error with code FLUX_ERR_CANCELLED. */
+  cancel(id: string): void;
 }
 
 /** @example const service = await startRenderService(init, log, (m) => port.postMessage(m)); */
@@ -34,6 +49,7 @@ export async function startRenderService(
     model,
     encoder: await PromptEncoder.load(model),
     fetchImage: async (url, field) =>
+      (await readUpload(init, url, field)) ??
       (
         await safeFetch(url, {
           field,
@@ -48,9 +64,15 @@ export async function startRenderService(
   log.info({ ms: Math.round(performance.now() - started), provider: model.provider }, 'model loaded');
 
   let queue = Promise.resolve();
+  const controllers = new Map<string, AbortController>();
   const run = async ({ id, request, dump }: RenderJob) => {
+    const signal = controllers.get(id)?.signal;
     try {
-      const result = await render(ctx, request, { onStep: (p) => reply({ type: 'step', id, ...p }) });
+      signal?.throwIfAborted();
+      const result = await render(ctx, request, {
+        onStep: (p) => reply({ type: 'step', id, ...p }),
+        ...(signal ? { signal } : {}),
+      });
       const g = result.generation;
       reply({
         type: 'done',
@@ -68,7 +90,8 @@ export async function startRenderService(
       });
     } catch (error) {
       const e = error as Error;
-      log.error({ id, err: e }, 'generation failed');
+      if (signal?.aborted) log.info({ id }, 'generation cancelled');
+      else log.error({ id, err: e }, 'generation failed');
       reply({
         type: 'error',
         id,
@@ -78,13 +101,17 @@ export async function startRenderService(
           statusCode: e instanceof FluxServeError ? e.statusCode : 500,
         },
       });
+    } finally {
+      controllers.delete(id);
     }
   };
   return {
     provider: model.provider,
     // One generation at a time: the model's sessions are not shared between concurrent runs.
     handle: (job) => {
+      controllers.set(job.id, new AbortController());
       queue = queue.then(() => run(job));
     },
+    cancel: (id) => controllers.get(id)?.abort(errors.CANCELLED()),
   };
 }

@@ -6,14 +6,12 @@
  */
 import { FluxServeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { RenderJob, ThreadInit } from './generation-protocol.js';
+import type { ThreadCommand, ThreadInit } from './generation-protocol.js';
 
 export type { ThreadInit, ThreadMessage, ThreadResult } from './generation-protocol.js';
 
 /** Supervisor → worker. `init` is the first message (unless the init came as argv JSON). */
-export type WorkerCommand =
-  | { readonly type: 'init'; readonly init: ThreadInit }
-  | ({ readonly type: 'task' } & RenderJob);
+export type WorkerCommand = { readonly type: 'init'; readonly init: ThreadInit } | ThreadCommand;
 
 /** A failure of the worker process rather than of the request: the task may run again elsewhere. */
 export class WorkerFailure extends FluxServeError {

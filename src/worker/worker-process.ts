@@ -4,7 +4,8 @@
  * request at a time. Started by {@link WorkerSupervisor} with `child_process.fork` and
  * `serialization: 'advanced'`. The init comes as argv JSON or as the first IPC message
  * (`{ type: 'init', init }`); it answers `{ type: 'ready' }` once the model is loaded, then
- * `{ type: 'task', id, request }` messages get `step` messages and one `done` or `error`.
+ * `{ type: 'task', id, request }` messages get `step` messages and one `done` or `error`;
+ * `{ type: 'cancel', id }` stops a queued or running task at its next step.
  */
 import { createLogger } from '../log.js';
 import type { ThreadInit, ThreadMessage } from './generation-protocol.js';
@@ -37,5 +38,6 @@ const log = createLogger(init.logLevel).child({ worker: process.pid });
 const service = await startRenderService(init, log, reply);
 process.on('message', (message: WorkerCommand) => {
   if (message.type === 'task') service.handle(message);
+  else if (message.type === 'cancel') service.cancel(message.id);
 });
 reply({ type: 'ready', provider: service.provider });

@@ -10,11 +10,17 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { FluxServeError } from '../errors.js';
+import { errors, FluxServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { GenerationRequest } from '../pipeline/generation-request.js';
 import type { Provider } from '../runtime/session.js';
-import type { RenderOptions, ThreadInit, ThreadMessage, ThreadResult } from './generation-protocol.js';
+import type {
+  RenderOptions,
+  RunOptions,
+  ThreadInit,
+  ThreadMessage,
+  ThreadResult,
+} from './generation-protocol.js';
 import { forwardChildLine, type WorkerCommand, workerErrors } from './worker-ipc.js';
 
 export interface WorkerSupervisorOptions {
@@ -23,6 +29,11 @@ export interface WorkerSupervisorOptions {
   readonly log: Logger;
   /** Delay before a dead child is replaced (doubled after each child that dies before it is ready, up to 30 s). Default 200 ms. */
   readonly restartDelayMs?: number;
+  /**
+   * How long a cancelled task may take to stop at its next step before the child is killed (and
+   * restarted) instead: a step or a VAE decode at full size can take seconds. Default 10 s.
+   */
+  readonly cancelGraceMs?: number;
 }
 
 interface Running {
@@ -115,7 +126,7 @@ export class WorkerSupervisor {
   run(
     request: GenerationRequest,
     onStep?: (step: number, total: number) => void,
-    options: RenderOptions = {},
+    options: RunOptions = {},
   ): Promise<ThreadResult> {
     const task = this.tail.then(() => this.execute(request, onStep, options));
     this.tail = task.catch(() => {});
@@ -142,19 +153,39 @@ export class WorkerSupervisor {
   private async execute(
     request: GenerationRequest,
     onStep: ((step: number, total: number) => void) | undefined,
-    options: RenderOptions,
+    { signal, ...options }: RunOptions,
   ): Promise<ThreadResult> {
+    signal?.throwIfAborted();
     await this.waitReady();
+    signal?.throwIfAborted();
     const child = this.child;
     if (this.closed || !child) throw workerErrors.CLOSED();
     const id = randomUUID();
+    const onAbort = () => this.cancel(child, id);
+    signal?.addEventListener('abort', onAbort, { once: true });
     return new Promise<ThreadResult>((resolve, reject) => {
       const timer = setTimeout(() => this.timeout(id), this.options.taskTimeoutMs);
       this.running = { id, resolve, reject, onStep, timer };
-      child.send({ type: 'task', id, request, ...options } satisfies WorkerCommand, (error) => {
-        if (error) this.log.warn({ err: error, id }, 'could not send the task to the worker');
-      });
-    });
+      child.send(
+        { type: 'task', id, request, ...(options satisfies RenderOptions) } satisfies WorkerCommand,
+        (error) => {
+          if (error) this.log.warn({ err: error, id }, 'could not send the task to the worker');
+        },
+      );
+    }).finally(() => signal?.removeEventListener('abort', onAbort));
+  }
+
+  /** Asks the child to stop the task at its next step; kills the child if it has not within the grace. */
+  private cancel(child: ChildProcess, id: string): void {
+    if (this.running?.id !== id) return;
+    child.send({ type: 'cancel', id } satisfies WorkerCommand, () => {});
+    setTimeout(() => {
+      if (this.running?.id !== id || child !== this.child) return;
+      this.log.warn({ worker: child.pid, id }, 'cancelled task did not stop in time; killing the worker');
+      this.markDown();
+      this.fail(errors.CANCELLED());
+      child.kill('SIGKILL');
+    }, this.options.cancelGraceMs ?? 10_000).unref();
   }
 
   private spawn(): void {

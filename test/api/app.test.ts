@@ -2,72 +2,25 @@
  * The HTTP app end to end on the tiny model: submit, poll, outputs, sync mode, base64, errors and
  * auth, with the real SQLite store, dispatcher and generation thread.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
 import { parseApiKeys } from '../../src/api/auth.js';
-import { Dispatcher } from '../../src/jobs/dispatcher.js';
-import { LocalOutputStore } from '../../src/jobs/output-store.js';
-import { openSqliteTaskStore } from '../../src/jobs/sqlite-task-store.js';
-import type { TaskStore } from '../../src/jobs/task.js';
-import { createLogger } from '../../src/log.js';
-import { GenerationThread } from '../../src/worker/generation-client.js';
-import { buildTinyModel, tinyWorkerInit } from '../support/tiny-model.js';
+import { MODEL, startTestStack, type TestStack, until as untilStatus } from '../support/test-app.js';
 
-const log = createLogger('silent');
-const MODEL = 'wavespeed-ai/flux-schnell-lora';
-let root: string;
-let thread: GenerationThread;
-let store: TaskStore;
-let dispatcher: Dispatcher;
+let stack: TestStack;
 let app: FastifyInstance;
 let secured: FastifyInstance;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'api-app-'));
-  const modelDir = await buildTinyModel(root, 'tiny', 4);
-  thread = await GenerationThread.start(tinyWorkerInit(modelDir));
-  store = openSqliteTaskStore(join(root, 'tasks.db'), { maxQueued: 3 });
-  const outputs = new LocalOutputStore(join(root, 'outputs'));
-  dispatcher = new Dispatcher(store, outputs, thread, { maxAttempts: 2, log });
-  dispatcher.start();
-  const options = {
-    store,
-    outputs,
-    dispatcher,
-    keys: [],
-    publicBaseUrl: 'http://127.0.0.1:8080',
-    models: [MODEL],
-    syncWaitMs: 60_000,
-    bodyLimit: 64 * 1024,
-    ready: () => true,
-    log,
-  };
-  app = buildApp(options);
-  secured = buildApp({ ...options, keys: parseApiKeys('sk-test-123\n') });
+  stack = await startTestStack('api-app', { maxQueued: 3 });
+  app = await stack.app();
+  secured = await stack.app({ keys: parseApiKeys('sk-test-123\n') });
 });
-afterAll(async () => {
-  await dispatcher.stop();
-  await thread.close();
-  store.close();
-  await rm(root, { recursive: true, force: true });
-});
+afterAll(() => stack.close());
 
 const submit = (body: object, url = `/api/v3/${MODEL}`) => app.inject({ method: 'POST', url, payload: body });
-
-async function until(id: string, status: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 400; i++) {
-    const res = await app.inject({ method: 'GET', url: `/api/v3/predictions/${id}/result` });
-    const data = res.json().data;
-    if (data.status === status) return data;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`task ${id} never reached ${status}`);
-}
+const until = (id: string, status: string) => untilStatus(app, id, status);
 
 describe('flux-serve HTTP app', () => {
   it('accepts a task, completes it, and serves its output', async () => {

@@ -28,6 +28,7 @@ const created: Task = {
   error: null,
   attempts: 0,
   timings: {},
+  warnings: [],
   createdAt: CREATED_AT,
   startedAt: null,
   finishedAt: null,

@@ -56,6 +56,7 @@ describe('create and get', () => {
       error: null,
       attempts: 0,
       timings: {},
+      warnings: [],
       createdAt: 1_700_000_000_000,
       startedAt: null,
       finishedAt: null,
@@ -87,10 +88,11 @@ describe('state machine', () => {
     const claimed = s.claimNext();
     expect(claimed).toMatchObject({ id, status: 'processing', attempts: 1, startedAt: 1500 });
     clock.set(2500);
-    const done = s.complete(id, work(['a-0.jpg', 'a-1.jpg']));
+    const done = s.complete(id, { ...work(['a-0.jpg', 'a-1.jpg']), warnings: ['lora: 2 keys ignored'] });
     expect(done).toMatchObject({
       status: 'completed',
       outputs: ['a-0.jpg', 'a-1.jpg'],
+      warnings: ['lora: 2 keys ignored'],
       hasNsfwContents: [false, false],
       seed: 9_876_543_210,
       timings: { inference: 120 },

@@ -1,0 +1,45 @@
+/**
+ * @module api/api-context
+ * What every route module of the app is given: the stores, the dispatcher, the presenter, the
+ * server's settings, and the one way to check a request's key.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { Dispatcher } from '../jobs/dispatcher.js';
+import type { LocalMediaStore } from '../jobs/media-store.js';
+import type { LocalOutputStore } from '../jobs/output-store.js';
+import type { TaskStore } from '../jobs/task.js';
+import type { Logger } from '../log.js';
+import type { ApiKey } from './auth.js';
+import type { ServerMetrics } from './metrics.js';
+import type { TaskPresenter } from './task-presenter.js';
+
+export interface AppOptions {
+  readonly store: TaskStore;
+  readonly outputs: LocalOutputStore;
+  readonly media: LocalMediaStore;
+  readonly dispatcher: Dispatcher;
+  readonly keys: readonly ApiKey[];
+  /** Absolute base for output URLs, e.g. `http://127.0.0.1:8080`. */
+  readonly publicBaseUrl: string;
+  /** Hosted model ids this server answers for. */
+  readonly models: readonly string[];
+  /** Longest `enable_sync_mode` wait before answering `processing` with code 5004, ms. */
+  readonly syncWaitMs: number;
+  /** Largest request body, bytes. */
+  readonly bodyLimit: number;
+  /** Largest uploaded image, bytes. */
+  readonly maxUploadBytes: number;
+  /** Shown as `GET /api/v3/webhook/secret`; deliveries are signed with it. */
+  readonly webhookSecret: string;
+  /** Shown on every task (e.g. a missing safety checker). */
+  readonly warnings: readonly string[];
+  readonly ready: () => boolean;
+  readonly log: Logger;
+}
+
+export interface ApiContext extends AppOptions {
+  readonly present: TaskPresenter;
+  readonly metrics: ServerMetrics;
+  /** The key id of an authorized request (null without keys); throws 401 otherwise. */
+  readonly authorize: (req: FastifyRequest) => string | null;
+}

@@ -1,0 +1,73 @@
+/**
+ * @module api/routes/submit
+ * `POST /{owner}/{model}`: validate, store, queue, and answer the task (api.md, "Submit request"),
+ * or with `enable_sync_mode` hold the answer until the task is final or the wait runs out (5004).
+ */
+import type { FastifyInstance } from 'fastify';
+import { errors } from '../../errors.js';
+import { parseFetchUrl } from '../../hub/fetch-target.js';
+import type { Task } from '../../jobs/task.js';
+import type { ApiContext } from '../api-context.js';
+import { failure, ok } from '../envelope.js';
+import { parseSubmitBody, SUBMIT_SCHEMA } from '../submit-schema.js';
+
+/** api.md: a sync-mode request that outlives the wait answers its current data with this code. */
+const SYNC_TIMEOUT_CODE = 5004;
+
+function finished(ctx: ApiContext, id: string, waitMs: number): Promise<Task | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      ctx.dispatcher.off('finished', onFinished);
+      resolve(undefined);
+    }, waitMs);
+    const onFinished = (t: Task) => {
+      if (t.id !== id) return;
+      clearTimeout(timer);
+      ctx.dispatcher.off('finished', onFinished);
+      resolve(t);
+    };
+    ctx.dispatcher.on('finished', onFinished);
+  });
+}
+
+export function submitRoutes(api: FastifyInstance, ctx: ApiContext): void {
+  api.post<{ Params: { owner: string; name: string }; Querystring: { webhook?: string } }>(
+    '/:owner/:name',
+    {
+      schema: {
+        summary: 'Submit a generation task (hosted flux-schnell-lora contract)',
+        tags: ['tasks'],
+        body: SUBMIT_SCHEMA,
+        querystring: { type: 'object', properties: { webhook: { type: 'string' } } },
+      },
+      // The schema documents the body; parseSubmitBody validates it, with messages that name the
+      // field and its allowed range, which Ajv's wording cannot.
+      validatorCompiler: () => () => true,
+    },
+    async (req, reply) => {
+      const model = `${req.params.owner}/${req.params.name}`;
+      if (!ctx.models.includes(model))
+        return reply.code(404).send(failure(404, `model ${model} is not installed`));
+      const owner = ctx.authorize(req);
+      const body = parseSubmitBody(req.body);
+      if (body.loras.length > 0) throw errors.USAGE('loras: LoRAs are not supported by this server yet');
+      const webhook = req.query.webhook;
+      if (webhook !== undefined) parseFetchUrl('webhook', webhook);
+      const task = ctx.store.create({
+        model,
+        request: body.request,
+        input: (req.body ?? {}) as Record<string, unknown>,
+        owner,
+        webhook: webhook ?? null,
+      });
+      req.log.info({ taskId: task.id, model }, 'task accepted');
+      ctx.dispatcher.notify();
+      if (!body.enableSyncMode) return ok(await ctx.present(task));
+      const done = await finished(ctx, task.id, ctx.syncWaitMs);
+      const current = done ?? ctx.store.get(task.id) ?? task;
+      return done
+        ? ok(await ctx.present(current))
+        : { code: SYNC_TIMEOUT_CODE, message: 'still processing', data: await ctx.present(current) };
+    },
+  );
+}
