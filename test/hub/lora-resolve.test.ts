@@ -106,6 +106,28 @@ describe('resolveLora: URLs', () => {
     expect(hosts.seen.map((s) => s.range)).toEqual([undefined, 'bytes=5000-']);
   });
 
+  it('gives up on a stalled body after the idle timeout and resumes from what arrived', async () => {
+    const bytes = loraBytes(8, 2048);
+    hosts.route('/stall.safetensors', (req, res) => {
+      const etag = `"${sha256(bytes).slice(0, 16)}"`; // the ETag hosts.file will answer with
+      res.writeHead(200, { 'content-length': String(bytes.length), etag });
+      res.write(bytes.subarray(0, 3000)); // then nothing
+      req.socket.once('close', () => res.destroy());
+    });
+    const url = `${hosts.origin()}/stall.safetensors`;
+    await expectFluxError(
+      resolveLora(url, opts({ timeoutMs: 150 })),
+      USAGE,
+      /^loras\[0\]\.path: download of .*stall\.safetensors timed out \(no data for 150 ms\)$/,
+    );
+    hosts.file('/stall.safetensors', { bytes });
+    const progress: number[] = [];
+    const r = await resolveLora(url, opts({ onProgress: (n) => progress.push(n) }));
+    expect(r.sha256).toBe(sha256(bytes));
+    expect(hosts.seen[1]?.range).toBe('bytes=3000-');
+    expect(progress[0]).toBeGreaterThan(3000); // a 206: only the rest was sent
+  });
+
   it('refuses a file over the limit, declared or not, and keeps nothing', async () => {
     hosts.file('/big.safetensors', { bytes: loraBytes(5, 1000) });
     hosts.file('/big-chunked.safetensors', { bytes: loraBytes(5, 1000), chunked: true });
