@@ -58,8 +58,10 @@ export function packLoras(
       const bad = blocks.find(
         (b) => layer && (b.a.length !== layer.in * b.rank || b.rowOffset + b.rows > layer.out),
       );
-      if (!layer || bad)
-        throw errors.LORA(lora.name, `was parsed for another model: layer ${name} does not fit`);
+      if (!layer || bad) {
+        const why = layer ? 'has other dimensions here' : 'is not a layer of this model';
+        throw errors.LORA(lora.name, `was parsed for another model: layer ${name} ${why}`);
+      }
     }
   }
   const active = entries.filter((e) => e.scale !== 0);

@@ -58,6 +58,8 @@ export function plainLora(c: FluxConfig, mods: readonly Mod[], o: PlainOptions):
   return { tensors, delta, ...(o.metadata ? { metadata: o.metadata } : {}) };
 }
 
+const KOHYA = { down: '.lora_down.weight', up: '.lora_up.weight' } as const;
+const PEFT = { down: '.lora_A.weight', up: '.lora_B.weight' } as const;
 const kohyaAlpha = (_: Mod, k: number) => [1, 0, 2, 8][k % 4];
 
 export const FORMATS = {
@@ -68,8 +70,7 @@ export const FORMATS = {
       rank: 4,
       seed: 1,
       key: (m) => `transformer.${m.stem}`,
-      down: '.lora_A.weight',
-      up: '.lora_B.weight',
+      ...PEFT,
       scale: (m) => (m.stem === 'transformer_blocks.0.attn.to_q' ? 2 / 4 : 8 / 4),
       metadata: {
         lora_adapter_metadata: JSON.stringify({
@@ -85,8 +86,7 @@ export const FORMATS = {
       rank: 4,
       seed: 2,
       key: (m) => `lora_unet_${under(m.stem)}`,
-      down: '.lora_down.weight',
-      up: '.lora_up.weight',
+      ...KOHYA,
       alpha: kohyaAlpha,
       metadata: { ss_network_alpha: '1', ss_network_dim: '4', 'modelspec.architecture': 'flux-1-dev/lora' },
     }),
@@ -96,8 +96,7 @@ export const FORMATS = {
       rank: 3,
       seed: 3,
       key: (m) => `diffusion_model.${m.stem}`,
-      down: '.lora_down.weight',
-      up: '.lora_up.weight',
+      ...KOHYA,
     }),
   'bfl-peft': (c: FluxConfig) =>
     plainLora(c, bflMods(c), {
@@ -105,8 +104,7 @@ export const FORMATS = {
       rank: 2,
       seed: 4,
       key: (m) => `base_model.model.${m.stem}`,
-      down: '.lora_A.weight',
-      up: '.lora_B.weight',
+      ...PEFT,
     }),
   xlabs: (c: FluxConfig) =>
     plainLora(c, xlabsMods(c), {
@@ -123,8 +121,7 @@ export const FORMATS = {
       rank: 3,
       seed: 6,
       key: (m) => `lora_transformer_${under(m.stem)}`,
-      down: '.lora_down.weight',
-      up: '.lora_up.weight',
+      ...KOHYA,
       alpha: kohyaAlpha,
     }),
   'onetrainer-split': (c: FluxConfig) =>
@@ -133,8 +130,7 @@ export const FORMATS = {
       rank: 2,
       seed: 7,
       key: (m) => `transformer.${m.stem}`,
-      down: '.lora_down.weight',
-      up: '.lora_up.weight',
+      ...KOHYA,
       alpha: kohyaAlpha,
     }),
   /** Unprefixed diffusers names with a PEFT adapter name left in (DiffSynth, raw PEFT). */
@@ -154,8 +150,7 @@ export const FORMATS = {
       rank: 2,
       seed: 9,
       key: (m) => `lora_unet_${under(m.stem)}_`,
-      down: '.lora_down.weight',
-      up: '.lora_up.weight',
+      ...KOHYA,
       alpha: kohyaAlpha,
     }),
 } as const;
