@@ -50,7 +50,8 @@ function layerTargets(c: FluxConfig, add: (path: string, t: Target) => void): vo
       offset += rows;
     });
   }
-  const find = (name: string) => fluxLinears(c).find((l) => l.name === name) as LinearLayer;
+  const byName = new Map(fluxLinears(c).map((l) => [l.name, l]));
+  const find = (name: string) => byName.get(name) as LinearLayer;
   add('img_in.proj', {
     layer: find('img_in'),
     rowOffset: 0,
