@@ -8,7 +8,12 @@
  */
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, WavespeedPredictionException, WavespeedSubmissionException } from 'wavespeed';
+import {
+  Client,
+  WavespeedPredictionException,
+  WavespeedSubmissionException,
+  WavespeedSyncTimeoutException,
+} from 'wavespeed';
 import {
   type ServerProcess,
   startServer,
@@ -238,12 +243,25 @@ describe('the wavespeed SDK against flux-serve', () => {
     await expect(submit({ output_format: 'gif' })).rejects.toThrow(/HTTP 400: .*"message":"output_format: /);
   });
 
-  // INCOMPATIBILITY (sync-mode timeout): when enable_sync_mode outlives FLUX_SERVE_SYNC_WAIT_MS we answer
-  // HTTP 200 {code: 5004, message: 'still processing', data: {status: 'processing', error: '', …}}.
-  // The SDK reads only `data` (the task object): it recognises a sync timeout by `data.code === 5004`
-  // or by `data.status === 'processing'` with `data.error` containing "Sync mode timed out". Neither
-  // holds, so run() throws a plain Error "Prediction failed (task_id: <id>): Unknown error" (and
-  // runNoThrow reports status 'failed') for a task that is still running, instead of
-  // WavespeedSyncTimeoutException with the result URL. Needs a server started with a short sync wait.
-  it.todo('a sync-mode wait that times out surfaces as WavespeedSyncTimeoutException');
+  // The SDK reads only `data` on a sync answer: the timeout is recognised by `data.code === 5004` (or
+  // "Sync mode timed out" in `data.error` with status processing), which our 5004 answer carries.
+  it('a sync-mode wait that times out surfaces as WavespeedSyncTimeoutException with the result URL', async () => {
+    const impatient = await startServer({
+      model: dir.model,
+      home: `${dir.home}-sync`,
+      env: { FLUX_SERVE_SYNC_WAIT_MS: '1' },
+    });
+    const c = new Client('any-key', { baseUrl: impatient.base, maxRetries: 0 });
+    const error = await c
+      .run(
+        MODEL,
+        { prompt: 'x', size: `${SIDE}*${SIDE}`, num_inference_steps: 1 },
+        { enableSyncMode: true, timeout: 50 },
+      )
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WavespeedSyncTimeoutException);
+    const resultUrl = (error as WavespeedSyncTimeoutException).resultUrl as string;
+    expect(resultUrl).toMatch(new RegExp(`^${impatient.base}/api/v3/predictions/[0-9a-f]{32}/result$`));
+    await impatient.stop();
+  });
 });

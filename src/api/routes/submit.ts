@@ -64,10 +64,16 @@ export function submitRoutes(api: FastifyInstance, ctx: ApiContext): void {
       ctx.dispatcher.notify();
       if (!body.enableSyncMode) return ok(await ctx.present(task));
       const done = await finished(ctx, task.id, ctx.syncWaitMs);
-      const current = done ?? ctx.store.get(task.id) ?? task;
-      return done
-        ? ok(await ctx.present(current))
-        : { code: SYNC_TIMEOUT_CODE, message: 'still processing', data: await ctx.present(current) };
+      if (done) return ok(await ctx.present(done));
+      const current = await ctx.present(ctx.store.get(task.id) ?? task);
+      // The hosted SDKs look for the timeout inside `data` (its `code`, or this wording in `error`
+      // next to status processing) and then poll `urls.get` instead of failing the task.
+      const error = `Sync mode timed out after ${ctx.syncWaitMs} ms; the task is still ${current.status}: poll urls.get`;
+      return {
+        code: SYNC_TIMEOUT_CODE,
+        message: 'still processing',
+        data: { ...current, code: SYNC_TIMEOUT_CODE, error },
+      };
     },
   );
 }
