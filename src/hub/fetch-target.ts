@@ -51,12 +51,12 @@ export function parseFetchUrl(field: string, raw: string, base?: URL): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw fetchError(
       field,
-      `refused to fetch ${displayUrl(url)}: only http and https URLs are fetched, not ${url.protocol}`,
+      `refused to download ${displayUrl(url)}: only http and https URLs are downloaded, not ${url.protocol}`,
     );
   }
   // Credentials would be sent to whatever the URL names; a request field has no business with them.
   if (url.username !== '' || url.password !== '') {
-    throw fetchError(field, `refused to fetch ${displayUrl(url)}: URLs with credentials are not accepted`);
+    throw fetchError(field, `refused to download ${displayUrl(url)}: URLs with credentials are not accepted`);
   }
   return url;
 }
@@ -81,7 +81,7 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
  *
  * @example
  * const target = await resolveFetchTarget('image', new URL('http://10.0.0.1/x.png'), {}, systemLookup);
- * // throws: image: refused to fetch http://10.0.0.1/x.png: 10.0.0.1 is a private address
+ * // throws: image: refused to download http://10.0.0.1/x.png: 10.0.0.1 is a private address
  */
 export async function resolveFetchTarget(
   field: string,
@@ -91,7 +91,7 @@ export async function resolveFetchTarget(
   signal?: AbortSignal,
 ): Promise<FetchTarget> {
   const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  const refuse = (why: string) => fetchError(field, `refused to fetch ${displayUrl(url)}: ${why}`);
+  const refuse = (why: string) => fetchError(field, `refused to download ${displayUrl(url)}: ${why}`);
   const literal = isIP(hostname);
   if (literal !== 0) {
     if (!isAllowed(hostname, policy)) throw refuse(`${hostname} is ${describeAddress(hostname)}`);

@@ -136,7 +136,7 @@ function idleDeadline(ms: number, cancel: AbortSignal | undefined) {
   touch();
   const deadline: FetchDeadline = {
     signal: cancel ? AbortSignal.any([idle.signal, cancel]) : idle.signal,
-    timedOut: () => (idle.signal.aborted ? `timed out (no data for ${ms} ms)` : undefined),
+    timedOut: () => (idle.signal.aborted ? `stalled: no data for ${ms} ms` : undefined),
     cancel,
   };
   return { deadline, touch, stop: () => clearTimeout(timer) };

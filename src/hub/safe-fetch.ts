@@ -143,7 +143,7 @@ async function readBody(
 /** The signal a fetch runs under, and how to tell a timeout from a cancellation when it fires. */
 export interface FetchDeadline {
   readonly signal: AbortSignal;
-  /** Phrase for a timeout, e.g. 'timed out after 30000 ms'; undefined while no timeout fired. */
+  /** Phrase for a timeout, e.g. 'took longer than the 30000 ms limit'; undefined while no timeout fired. */
   readonly timedOut: () => string | undefined;
   /** The caller's own signal, if any (a cancelled task). */
   readonly cancel?: AbortSignal | undefined;
@@ -165,7 +165,7 @@ export function fetchFailure(
   if (deadline.cancel?.aborted)
     return fetchError(field, `download of ${displayUrl(url)} was cancelled`, error);
   const why = (error as { code?: string }).code ?? (error as Error).message;
-  return fetchError(field, `cannot fetch ${displayUrl(url)} (${why})`, error);
+  return fetchError(field, `cannot download ${displayUrl(url)} (${why})`, error);
 }
 
 /**
@@ -178,7 +178,7 @@ export function totalDeadline(timeoutMs: number, cancel?: AbortSignal): FetchDea
   const timeout = AbortSignal.timeout(timeoutMs);
   return {
     signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout,
-    timedOut: () => (timeout.aborted ? `timed out after ${timeoutMs} ms` : undefined),
+    timedOut: () => (timeout.aborted ? `took longer than the ${timeoutMs} ms limit` : undefined),
     cancel,
   };
 }
@@ -235,7 +235,7 @@ export async function openSafe(
         throw fetchError(field, `${displayUrl(current)} answered HTTP ${status} without a Location`);
       }
       if (redirects >= maxRedirects) {
-        throw fetchError(field, `too many redirects fetching ${displayUrl(url)} (more than ${maxRedirects})`);
+        throw fetchError(field, `too many redirects downloading ${displayUrl(url)} (more than ${maxRedirects})`);
       }
       const next = parseFetchUrl(field, location, current);
       if (next.origin !== current.origin) headers = withoutCredentials(headers);

@@ -2,9 +2,6 @@
  * The official `wavespeed` npm client (0.3.2) against the real server process on the tiny model:
  * what a hosted-API user gets by changing only the base URL. One server for the file; every task is
  * 256² with 1–2 steps so that the file stays well under a minute on two slow cores.
- *
- * Incompatibilities found (the SDK's behaviour, from node_modules/wavespeed/dist/api/client.js) are
- * kept as skipped or todo tests below, with what the SDK does and what it expects.
  */
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -184,7 +181,7 @@ describe('the wavespeed SDK against flux-serve', () => {
   });
 
   const LOOPBACK_IMAGE = 'http://127.0.0.1:1/in.png';
-  const REFUSED = 'image: refused to fetch http://127.0.0.1:1/in.png: 127.0.0.1 is a loopback address';
+  const REFUSED = 'image: refused to download http://127.0.0.1:1/in.png: 127.0.0.1 is a loopback address';
 
   it('a failed task (loopback image URL refused by default) rejects run() with our error message', async () => {
     const failing = run({ prompt: 'x', image: LOOPBACK_IMAGE });
@@ -214,12 +211,9 @@ describe('the wavespeed SDK against flux-serve', () => {
     expect(result.detail.error?.message).toMatch(/^Prediction failed: image: /);
   });
 
-  // INCOMPATIBILITY (wording): runNoThrow classifies a failed task by words in its error text, and
-  // checks "fetch"/"connection" before "prediction failed"; our fetch refusals say "refused to
-  // fetch …", so the SDK reports them as WavespeedConnectionException("Connection failed: Prediction
-  // failed (task_id: …): image: refused to fetch …") with status 'failed'. (Likewise "timed out" →
-  // WavespeedTimeoutException.) Un-skip once task errors avoid those words.
-  it.skip('runNoThrow reports a refused image fetch as WavespeedPredictionException', async () => {
+  // runNoThrow classifies a failed task by words in its error text ("timeout", "timed out",
+  // "connection", "fetch" win over "prediction failed"), so task errors avoid those words.
+  it('runNoThrow reports a refused image download as WavespeedPredictionException', async () => {
     const result = await client.runNoThrow(
       MODEL,
       { prompt: 'x', size: `${SIDE}*${SIDE}`, num_inference_steps: 1, image: LOOPBACK_IMAGE },

@@ -5,11 +5,11 @@ import { displayUrl, fetchError, formatBytes } from '../../src/hub/fetch-errors.
 describe('fetch error messages', () => {
   it('prefixes the field and chains the cause', () => {
     const cause = new Error('ECONNREFUSED');
-    const err = fetchError('image', 'cannot fetch http://x/ (ECONNREFUSED)', cause);
+    const err = fetchError('image', 'cannot download http://x/ (ECONNREFUSED)', cause);
     expect(err).toBeInstanceOf(FluxServeError);
     expect(err.code).toBe('FLUX_ERR_USAGE');
     expect(err.statusCode).toBe(400);
-    expect(err.message).toBe('image: cannot fetch http://x/ (ECONNREFUSED)');
+    expect(err.message).toBe('image: cannot download http://x/ (ECONNREFUSED)');
     expect(err.cause).toBe(cause);
   });
 

@@ -118,7 +118,7 @@ describe('resolveLora: URLs', () => {
     await expectFluxError(
       resolveLora(url, opts({ timeoutMs: 150 })),
       USAGE,
-      /^loras\[0\]\.path: download of .*stall\.safetensors timed out \(no data for 150 ms\)$/,
+      /^loras\[0\]\.path: download of .*stall\.safetensors stalled: no data for 150 ms$/,
     );
     hosts.file('/stall.safetensors', { bytes });
     const progress: number[] = [];
@@ -152,7 +152,7 @@ describe('resolveLora: URLs', () => {
     await expectFluxError(
       resolveLora(`${hosts.origin()}/to-private`, opts()),
       USAGE,
-      /^loras\[0\]\.path: refused to fetch http:\/\/evil\.test:\d+\/x\.safetensors: evil\.test resolves to 10\.0\.0\.1, which is a private address$/,
+      /^loras\[0\]\.path: refused to download http:\/\/evil\.test:\d+\/x\.safetensors: evil\.test resolves to 10\.0\.0\.1, which is a private address$/,
     );
     expect(hosts.seen.map((s) => s.path)).toEqual(['/to-private']);
   });

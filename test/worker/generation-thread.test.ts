@@ -47,7 +47,7 @@ describe('GenerationThread', () => {
   it('returns coded 400 errors for bad input and keeps serving', async () => {
     await expect(thread.generate({ ...request, image: 'http://10.0.0.1/x.png' })).rejects.toMatchObject({
       statusCode: 400,
-      message: expect.stringMatching(/image: refused to fetch .* private address/),
+      message: expect.stringMatching(/image: refused to download .* private address/),
     });
     await expect(thread.generate({ ...request, image: 'AAAA' })).rejects.toMatchObject({
       statusCode: 400,
