@@ -41,6 +41,22 @@ export interface Config {
   readonly webhookTimeoutMs: number;
   /** Signing secret (`whsec_…`); default: generated once and kept in the home directory. */
   readonly webhookSecret: string | undefined;
+  /** Most LoRAs in one request. */
+  readonly maxLoras: number;
+  /** The LoRA folder: request paths that are file names are looked up here. */
+  readonly loraDir: string;
+  /** Downloaded LoRAs (URLs, hub files), content-addressed. */
+  readonly loraCacheDir: string;
+  /** Largest LoRA file downloaded or read, bytes. */
+  readonly maxLoraBytes: number;
+  /** Memory for parsed LoRAs the worker keeps between requests, bytes. */
+  readonly loraMemoryBytes: number;
+  /** Hugging Face: endpoint (`HF_ENDPOINT`), token (`HF_TOKEN`), offline (`HF_HUB_OFFLINE`). */
+  readonly hub: {
+    readonly endpoint: string | undefined;
+    readonly token: string | undefined;
+    readonly offline: boolean;
+  };
   /** Execution provider of the worker: `cuda` falls back to CPU, with a warning, when unavailable. */
   readonly provider: 'cpu' | 'cuda';
 }
@@ -75,8 +91,9 @@ function flag(env: NodeJS.ProcessEnv, key: string): boolean {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const home = env.FLUX_SERVE_HOME ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'flux-serve');
   return Object.freeze({
-    home: env.FLUX_SERVE_HOME ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'flux-serve'),
+    home,
     logLevel: env.LOG_LEVEL ?? 'info',
     maxImageBytes: positive(env, 'FLUX_SERVE_MAX_IMAGE_BYTES', 20 * 1024 * 1024), // 20 MiB
     fetchTimeoutMs: positive(env, 'FLUX_SERVE_FETCH_TIMEOUT_MS', 30_000), // 30 s
@@ -99,6 +116,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     ),
     webhookTimeoutMs: positive(env, 'FLUX_SERVE_WEBHOOK_TIMEOUT_MS', 10_000),
     webhookSecret: env.FLUX_SERVE_WEBHOOK_SECRET || undefined,
+    maxLoras: positive(env, 'FLUX_SERVE_MAX_LORAS', 5),
+    loraDir: env.FLUX_SERVE_LORA_DIR || join(home, 'loras'),
+    loraCacheDir: join(home, 'lora-cache'),
+    maxLoraBytes: positive(env, 'FLUX_SERVE_MAX_LORA_BYTES', 2 * 1024 ** 3), // 2 GiB
+    loraMemoryBytes: positive(env, 'FLUX_SERVE_LORA_MEMORY_BYTES', 4 * 1024 ** 3), // 4 GiB
+    hub: Object.freeze({
+      endpoint: env.HF_ENDPOINT || undefined,
+      token: env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined,
+      offline: flag(env, 'HF_HUB_OFFLINE'),
+    }),
     provider: env.FLUX_SERVE_PROVIDER === 'cuda' ? 'cuda' : 'cpu',
     fetchPolicy: Object.freeze({
       allowLoopback: flag(env, 'FLUX_SERVE_FETCH_ALLOW_LOOPBACK'),

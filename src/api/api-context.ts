@@ -27,6 +27,8 @@ export interface AppOptions {
   readonly syncWaitMs: number;
   /** Largest request body, bytes. */
   readonly bodyLimit: number;
+  /** Most LoRAs in one request (api.md: 5, configurable). */
+  readonly maxLoras: number;
   /** Largest uploaded image, bytes. */
   readonly maxUploadBytes: number;
   /** Shown as `GET /api/v3/webhook/secret`; deliveries are signed with it. */

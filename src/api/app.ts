@@ -33,6 +33,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   registerErrorHandlers(app);
   const metrics = new ServerMetrics({ queueDepth: () => o.store.queueLength(), workerReady: o.ready });
   o.dispatcher.on('finished', (task) => metrics.taskFinished(task));
+  o.dispatcher.on('loraCache', (hits, misses) => {
+    metrics.loraCache.inc({ result: 'hit' }, hits);
+    metrics.loraCache.inc({ result: 'miss' }, misses);
+  });
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpAnswered(
       req.method,

@@ -11,7 +11,7 @@ import type { Task } from '../jobs/task.js';
 /** Seconds: from a 1-step tiny model on a GPU to an 8-step 1536² batch of four on a CPU. */
 const STAGE_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120];
-const STAGES = ['queue', 'text', 'denoise', 'decode', 'inference', 'total'] as const;
+const STAGES = ['queue', 'lora_load', 'text', 'denoise', 'decode', 'inference', 'total'] as const;
 
 export interface MetricsSources {
   readonly queueDepth: () => number;
@@ -69,7 +69,7 @@ export class ServerMetrics {
     });
     this.stages = new Histogram({
       name: 'flux_serve_task_stage_seconds',
-      help: 'Completed tasks: time per stage (queue wait, text encoders, denoising, VAE decode, inference, total)',
+      help: 'Completed tasks: time per stage (queue wait, LoRA load, text encoders, denoising, VAE decode, inference, total)',
       labelNames: ['stage'],
       buckets: STAGE_BUCKETS,
       registers,

@@ -9,6 +9,7 @@ import {
   checkGenerationRequest,
   type GenerationRequest,
   LIMITS,
+  type LoraRequest,
   type OutputFormat,
   parseSize,
 } from '../pipeline/generation-request.js';
@@ -136,10 +137,7 @@ export const SUBMIT_SCHEMA = {
   },
 } as const;
 
-export interface LoraSpec {
-  readonly path: string;
-  readonly scale: number;
-}
+export type LoraSpec = Pick<LoraRequest, 'path' | 'scale'>;
 
 export interface SubmitBody {
   readonly request: GenerationRequest;
@@ -248,9 +246,10 @@ export function parseSubmitBody(body: unknown, opts: SubmitOptions = {}): Submit
     ...(maskImage !== '' && { maskImage }),
     outputFormat: parseFormat(str(b, 'output_format', SUBMIT_DEFAULTS.output_format)),
   });
+  const loras = parseLoras(field(b, 'loras'), opts.maxLoras ?? LORA_LIMITS.maxCount);
   return {
-    request,
-    loras: parseLoras(field(b, 'loras'), opts.maxLoras ?? LORA_LIMITS.maxCount),
+    request: loras.length > 0 ? { ...request, loras } : request,
+    loras,
     enableBase64Output: bool(b, 'enable_base64_output', SUBMIT_DEFAULTS.enable_base64_output),
     enableSafetyChecker: bool(b, 'enable_safety_checker', SUBMIT_DEFAULTS.enable_safety_checker),
     enableSyncMode: bool(b, 'enable_sync_mode', SUBMIT_DEFAULTS.enable_sync_mode),

@@ -3,15 +3,23 @@
  * `flux-serve generate`: one request from the command line, rendered in a worker thread, images
  * written to disk, the seed and timings printed; `--dump` writes the run's tensors as .npy.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { LORA_LIMITS } from '../api/submit-schema.js';
 import type { Config } from '../config.js';
+import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
-import { checkGenerationRequest, type OutputFormat, parseSize } from '../pipeline/generation-request.js';
+import {
+  checkGenerationRequest,
+  type LoraRequest,
+  type OutputFormat,
+  parseSize,
+} from '../pipeline/generation-request.js';
 import type { Provider } from '../runtime/session.js';
 import { writeNpy } from '../weights/npy-writer.js';
 import { GenerationThread } from '../worker/generation-client.js';
+import { loraResolver } from './lora-resolver.js';
 import { resolveModelDir } from './model-dir.js';
 
 interface GenerateFlags {
@@ -29,12 +37,49 @@ interface GenerateFlags {
   out?: string;
   dump?: string;
   provider: Provider;
+  lora: LoraRequest[];
 }
 
 function number(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n)) throw new InvalidArgumentError(`${value} is not a number`);
   return n;
+}
+
+/** `PATH[:SCALE]`; the scale is the part after the last ':' when it is a number (URLs have colons too). */
+function loraArgument(value: string, previous: LoraRequest[]): LoraRequest[] {
+  const colon = value.lastIndexOf(':');
+  const tail = colon > 0 ? value.slice(colon + 1) : '';
+  const scale = tail !== '' && Number.isFinite(Number(tail)) ? Number(tail) : undefined;
+  const path = scale === undefined ? value : value.slice(0, colon);
+  return [...previous, { path, scale: scale ?? 1 }];
+}
+
+/**
+ * Makes the LoRAs local: a file on disk is used where it is (as if its folder were the LoRA folder);
+ * anything else goes through the server's sources (LoRA folder, URL, Hugging Face repo).
+ */
+async function localLoras(
+  config: Readonly<Config>,
+  loras: LoraRequest[],
+  log: Logger,
+): Promise<LoraRequest[]> {
+  const signal = new AbortController().signal;
+  return Promise.all(
+    loras.map(async (lora) => {
+      const onDisk = await stat(lora.path).then(
+        (s) => s.isFile(),
+        () => false,
+      );
+      const source = onDisk ? { ...config, loraDir: dirname(resolve(lora.path)) } : config;
+      const [local] = await loraResolver(source)(
+        [onDisk ? { ...lora, path: basename(lora.path) } : lora],
+        signal,
+        log,
+      );
+      return { ...(local as LoraRequest), path: lora.path };
+    }),
+  );
 }
 
 /** A file path becomes base64; URLs, data URIs and base64 pass through as the API would get them. */
@@ -69,6 +114,12 @@ export function registerGenerate(program: Command, config: Readonly<Config>, log
     .option('--image <file|url>', 'init image for img2img / inpainting')
     .option('--mask <file|url>', 'inpainting mask: white = repaint, black = keep')
     .option('--strength <s>', 'img2img strength 0–1', number, 0.8)
+    .option(
+      '--lora <path[:scale]>',
+      'LoRA file, LoRA-folder name, URL or owner/repo[/file], scale 0–4 (default 1); repeatable',
+      loraArgument,
+      [],
+    )
     .addOption(
       new Option('--format <format>', 'output format').choices(['jpeg', 'png', 'webp']).default('png'),
     )
@@ -92,6 +143,14 @@ export function registerGenerate(program: Command, config: Readonly<Config>, log
         ...(image ? { image } : {}),
         ...(maskImage ? { maskImage } : {}),
       });
+      if (flags.lora.length > LORA_LIMITS.maxCount)
+        throw errors.USAGE(`--lora: at most ${LORA_LIMITS.maxCount} LoRAs`);
+      for (const [i, l] of flags.lora.entries()) {
+        const { min, max } = LORA_LIMITS.scale;
+        if (l.scale < min || l.scale > max)
+          throw errors.USAGE(`--lora ${i + 1}: scale ${l.scale} is not in ${min}–${max}`);
+      }
+      const loras = flags.lora.length > 0 ? await localLoras(config, flags.lora, log) : [];
       const modelDir = await resolveModelDir(config, log, flags.model);
       const thread = await GenerationThread.start({
         modelDir,
@@ -100,10 +159,11 @@ export function registerGenerate(program: Command, config: Readonly<Config>, log
         maxImageBytes: config.maxImageBytes,
         fetchTimeoutMs: config.fetchTimeoutMs,
         fetchPolicy: config.fetchPolicy,
+        loraMemoryBytes: config.loraMemoryBytes,
       });
       try {
         const result = await thread.generate(
-          request,
+          loras.length > 0 ? { ...request, loras } : request,
           (step, total) => log.info({ step, total }, 'denoising step'),
           {
             dump: flags.dump !== undefined,
@@ -116,7 +176,7 @@ export function registerGenerate(program: Command, config: Readonly<Config>, log
           Object.entries(result.timings).map(([k, v]) => [k, Math.round(v)]),
         );
         process.stdout.write(
-          `${JSON.stringify({ seed: result.seed, files: paths, timings, droppedTokens: result.droppedTokens })}\n`,
+          `${JSON.stringify({ seed: result.seed, files: paths, timings, droppedTokens: result.droppedTokens, warnings: result.warnings })}\n`,
         );
       } finally {
         await thread.close();

@@ -21,6 +21,7 @@ import { startRetention } from '../jobs/retention.js';
 import { openSqliteTaskStore } from '../jobs/sqlite-task-store.js';
 import type { Logger } from '../log.js';
 import { WorkerSupervisor } from '../worker/worker-supervisor.js';
+import { loraResolver } from './lora-resolver.js';
 import { resolveModelDir } from './model-dir.js';
 
 interface ServeFlags {
@@ -69,13 +70,18 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
           fetchTimeoutMs: config.fetchTimeoutMs,
           fetchPolicy: config.fetchPolicy,
           media: { baseUrl: mediaUrl(publicBaseUrl, ''), dir: media.dir },
+          loraMemoryBytes: config.loraMemoryBytes,
         },
         { taskTimeoutMs: config.taskTimeoutMs, log },
       );
       // The server listens while the model loads in the worker process (/readyz answers 503 until
       // then); tasks wait in the queue, and a crashed or hung worker is restarted with its task requeued.
       const executor = { generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a) };
-      const dispatcher = new Dispatcher(store, outputs, executor, { maxAttempts: config.maxAttempts, log });
+      const dispatcher = new Dispatcher(store, outputs, executor, {
+        maxAttempts: config.maxAttempts,
+        log,
+        resolveLoras: loraResolver(config),
+      });
       const webhookSecret = await loadWebhookSecret(config.home, config.webhookSecret);
       const app = await buildApp({
         store,
@@ -88,6 +94,7 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
         syncWaitMs: config.syncWaitMs,
         bodyLimit: config.bodyLimit,
         maxUploadBytes: config.maxImageBytes,
+        maxLoras: config.maxLoras,
         webhookSecret,
         warnings: [SAFETY_WARNING],
         ready: () => worker.ready,

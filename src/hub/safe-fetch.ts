@@ -235,7 +235,10 @@ export async function openSafe(
         throw fetchError(field, `${displayUrl(current)} answered HTTP ${status} without a Location`);
       }
       if (redirects >= maxRedirects) {
-        throw fetchError(field, `too many redirects downloading ${displayUrl(url)} (more than ${maxRedirects})`);
+        throw fetchError(
+          field,
+          `too many redirects downloading ${displayUrl(url)} (more than ${maxRedirects})`,
+        );
       }
       const next = parseFetchUrl(field, location, current);
       if (next.origin !== current.origin) headers = withoutCredentials(headers);

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { GenerationRequest } from '../pipeline/generation-request.js';
+import type { GenerationRequest, LoraRequest } from '../pipeline/generation-request.js';
 import type { LocalOutputStore } from './output-store.js';
 import type { Task, TaskStore } from './task.js';
 
@@ -16,7 +16,21 @@ export interface ExecutorResult {
   readonly outputs: Buffer[];
   readonly seed: number;
   readonly timings: Readonly<Record<string, number>>;
+  readonly warnings?: readonly string[];
+  /** LoRAs the executor found parsed in memory / had to read and convert. */
+  readonly loraCache?: { readonly hits: number; readonly misses: number };
 }
+
+/**
+ * Makes a request's LoRAs local before the worker sees them (downloads, cache lookups): each entry
+ * comes back with `file` and `sha256`. Runs on the server while the worker renders the previous
+ * task; a failure fails the task with its message.
+ */
+export type LoraResolver = (
+  loras: readonly LoraRequest[],
+  signal: AbortSignal,
+  log: Logger,
+) => Promise<LoraRequest[]>;
 
 /** What runs a request: a worker thread or process that owns the model. */
 export interface Executor {
@@ -30,6 +44,8 @@ export interface Executor {
 export interface DispatcherOptions {
   readonly maxAttempts: number;
   readonly log: Logger;
+  /** Required for requests with LoRAs; without it they fail with a clear error. */
+  readonly resolveLoras?: LoraResolver;
 }
 
 function retryable(error: unknown): boolean {
@@ -43,6 +59,7 @@ function retryable(error: unknown): boolean {
 interface DispatcherEvents {
   finished: [Task];
   changed: [id: string];
+  loraCache: [hits: number, misses: number];
 }
 
 export class Dispatcher extends EventEmitter<DispatcherEvents> {
@@ -98,6 +115,16 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     throw errors.TASK_STATE(id, task.status, 'cancelled');
   }
 
+  private async localLoras(
+    request: GenerationRequest,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<GenerationRequest> {
+    if (!request.loras?.length) return request;
+    if (!this.options.resolveLoras) throw errors.USAGE('loras: this server has no LoRA source configured');
+    return { ...request, loras: await this.options.resolveLoras(request.loras, signal, log) };
+  }
+
   private finish(task: Task): void {
     this.emit('finished', task);
     this.emit('changed', task.id);
@@ -131,8 +158,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     // Every queued task moved up one place.
     this.emit('changed', task.id);
     try {
+      const loraStarted = Date.now();
+      const request = await this.localLoras(task.request, abort.signal, log);
+      const loraResolveMs = Date.now() - loraStarted;
       const result = await this.executor.generate(
-        task.request,
+        request,
         (step, total) => {
           this.progressById.set(task.id, { step, total });
           this.emit('changed', task.id);
@@ -144,11 +174,14 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       for (const [i, bytes] of result.outputs.entries())
         names.push(await this.outputs.write(task.id, i, bytes, ext));
       const t = result.timings;
+      if (result.loraCache) this.emit('loraCache', result.loraCache.hits, result.loraCache.misses);
       const done = this.store.complete(task.id, {
         outputs: names,
         hasNsfwContents: [],
         seed: result.seed,
+        warnings: result.warnings ?? [],
         timings: {
+          ...(request.loras?.length ? { lora_load: loraResolveMs + Math.round(t.loraMs ?? 0) } : {}),
           inference: Math.round(t.totalMs ?? 0),
           queue: task.startedAt !== null ? task.startedAt - task.createdAt : 0,
           text: Math.round(t.textMs ?? 0),

@@ -14,6 +14,8 @@ export interface TaskTimings {
   readonly text?: number;
   readonly denoise?: number;
   readonly decode?: number;
+  /** Downloading, reading and converting the request's LoRAs. */
+  readonly lora_load?: number;
   readonly total?: number;
 }
 

@@ -7,6 +7,17 @@ import { errors } from '../errors.js';
 
 export type OutputFormat = 'jpeg' | 'png' | 'webp';
 
+/**
+ * A LoRA of a request (api.md `loras[i]`). `file` and `sha256` are filled in by whoever made it
+ * local (the server's dispatcher, the CLI) before a worker renders the request.
+ */
+export interface LoraRequest {
+  readonly path: string;
+  readonly scale: number;
+  readonly file?: string;
+  readonly sha256?: string;
+}
+
 export interface GenerationRequest {
   readonly prompt: string;
   /** Output size as requested (256–1536 each). */
@@ -22,6 +33,8 @@ export interface GenerationRequest {
   readonly image?: string;
   readonly maskImage?: string;
   readonly outputFormat: OutputFormat;
+  /** Up to five (configurable), applied at their scales; absent or empty = none. */
+  readonly loras?: readonly LoraRequest[];
 }
 
 /** FLUX works on multiples of 16 (VAE ×8, packing ×2): the nearest one to a requested side. */

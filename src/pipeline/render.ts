@@ -9,7 +9,7 @@ import { encodeImage, resizeRgb } from '../image/encode.js';
 import { parseImageInput } from '../image/image-input.js';
 import { compositeKept } from '../image/inpaint-composite.js';
 import type { FluxModel } from '../runtime/flux-model.js';
-import { type GenerateOptions, type GenerationResult, generate } from './generate.js';
+import { type GenerateOptions, type GenerationInput, type GenerationResult, generate } from './generate.js';
 import { type GenerationRequest, generationSide } from './generation-request.js';
 import { randomSeed } from './noise.js';
 import type { PromptEncoder } from './prompt-encoder.js';
@@ -37,10 +37,15 @@ async function inputBytes(ctx: RenderContext, field: string, value: string): Pro
 }
 
 /** @example const { outputs, seed } = await render(ctx, { prompt: 'a fox', width: 1024, height: 768, steps: 4, seed: -1, numImages: 1, guidanceScale: 3.5, strength: 0.8, outputFormat: 'png' }); */
+export interface RenderOptions extends GenerateOptions {
+  /** The transformer's `lora.*` inputs for this request's LoRAs. */
+  readonly lora?: GenerationInput['lora'];
+}
+
 export async function render(
   ctx: RenderContext,
   request: GenerationRequest,
-  options: GenerateOptions = {},
+  { lora, ...options }: RenderOptions = {},
 ): Promise<RenderedImages> {
   const seed = request.seed === -1 ? randomSeed() : request.seed;
   const width = generationSide(request.width);
@@ -63,6 +68,7 @@ export async function render(
       strength: request.strength,
       ...(init ? { init: rgbToVaeInput(init.rgb, width, height) } : {}),
       ...(mask ? { mask } : {}),
+      ...(lora ? { lora } : {}),
     },
     options,
   );

@@ -18,6 +18,8 @@ export interface ThreadInit {
    * fetched — the server's own address is loopback or private, which the fetch guard refuses.
    */
   readonly media?: { readonly baseUrl: string; readonly dir: string };
+  /** Memory for parsed LoRAs kept between requests, bytes (default 4 GiB). */
+  readonly loraMemoryBytes?: number;
 }
 
 export interface ThreadResult {
@@ -28,6 +30,10 @@ export interface ThreadResult {
   readonly generationSize: { readonly width: number; readonly height: number };
   readonly droppedTokens: { readonly clip: number; readonly t5: number };
   readonly timings: Readonly<Record<string, number>>;
+  /** What the client should know (api.md `warnings`), e.g. LoRA keys that matched no layer. */
+  readonly warnings: readonly string[];
+  /** LoRAs found parsed in memory / read and converted for this request. */
+  readonly loraCache: { readonly hits: number; readonly misses: number };
   /** The run's tensors, only when asked for (`--dump`): megabytes that servers never need. */
   readonly dump?: {
     readonly noise: Float32Array;

@@ -15,6 +15,7 @@ import { type RenderContext, render } from '../pipeline/render.js';
 import { loadFluxModel } from '../runtime/flux-model.js';
 import type { Provider } from '../runtime/session.js';
 import type { RenderJob, ThreadInit, ThreadMessage } from './generation-protocol.js';
+import { LoraFeeds } from './lora-feeds.js';
 
 /** An upload of this server named by its URL, read from disk; undefined for any other URL. */
 async function readUpload(init: ThreadInit, url: string, field: string): Promise<Buffer | undefined> {
@@ -25,6 +26,9 @@ async function readUpload(init: ThreadInit, url: string, field: string): Promise
     throw errors.USAGE(`${field}: upload ${name} not found (expired or never finished)`);
   });
 }
+
+/** Parsed LoRAs kept between requests: a dozen full-size rank-16 LoRAs (~350 MB parsed each). */
+const DEFAULT_LORA_MEMORY = 4 * 1024 ** 3;
 
 export interface RenderService {
   readonly provider: Provider;
@@ -62,6 +66,11 @@ export async function startRenderService(
       ).bytes,
   };
   log.info({ ms: Math.round(performance.now() - started), provider: model.provider }, 'model loaded');
+  const loraFeeds = new LoraFeeds(
+    model.transformerConfig,
+    model.manifest.components.transformer?.layers ?? [],
+    init.loraMemoryBytes ?? DEFAULT_LORA_MEMORY,
+  );
 
   let queue = Promise.resolve();
   const controllers = new Map<string, AbortController>();
@@ -69,9 +78,18 @@ export async function startRenderService(
     const signal = controllers.get(id)?.signal;
     try {
       signal?.throwIfAborted();
+      const loraStarted = performance.now();
+      const loras = request.loras?.length ? await loraFeeds.prepare(request.loras) : undefined;
+      const loraMs = performance.now() - loraStarted;
+      if (loras)
+        log.info(
+          { id, loras: request.loras?.length, cacheHits: loras.hits, ms: Math.round(loraMs) },
+          'LoRAs ready',
+        );
       const result = await render(ctx, request, {
         onStep: (p) => reply({ type: 'step', id, ...p }),
         ...(signal ? { signal } : {}),
+        ...(loras ? { lora: loras.tensors } : {}),
       });
       const g = result.generation;
       reply({
@@ -83,7 +101,9 @@ export async function startRenderService(
           width: result.width,
           height: result.height,
           droppedTokens: g.droppedTokens,
-          timings: { ...g.timings, encodeMs: result.encodeMs },
+          timings: { ...g.timings, encodeMs: result.encodeMs, ...(loras ? { loraMs } : {}) },
+          warnings: loras?.warnings ?? [],
+          loraCache: { hits: loras?.hits ?? 0, misses: loras?.misses ?? 0 },
           ...(dump ? { dump: { ...g.tensors, sigmas: g.sigmas } } : {}),
           generationSize: { width: g.width, height: g.height },
         },

@@ -88,6 +88,10 @@ describe('parseSubmitBody defaults', () => {
       image: 'https://example.com/a.png',
       maskImage: 'data:image/png;base64,AAAA',
       outputFormat: 'webp',
+      loras: [
+        { path: 'owner/repo', scale: 0.7 },
+        { path: 'style.safetensors', scale: 1 },
+      ],
     });
     expect(parsed.loras).toEqual([
       { path: 'owner/repo', scale: 0.7 },

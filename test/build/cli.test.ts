@@ -2,14 +2,17 @@
  * The command line end to end, as a user runs it: tiny checkpoint, dry run, build, manifest, errors.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModelSpec } from '../../src/build/model-spec.js';
 import type { Manifest } from '../../src/runtime/manifest.js';
 import { openCheckpoint } from '../../src/weights/checkpoint.js';
+import { fixtureBytes } from '../lora/lora-fixtures.js';
+import { FORMATS } from '../lora/lora-formats.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
@@ -144,6 +147,23 @@ describe('flux-serve tiny + build', () => {
     ]);
     const noise = await readFile(join(dir, 'dump', 'noise.npy'));
     expect(noise.toString('latin1', 10, 80)).toContain("'shape': (1, 16, 34, 32)");
+  });
+
+  it('generate --lora FILE:SCALE applies a LoRA file from disk; scale 0 gives the image without it', async () => {
+    const lora = join(dir, 'style.safetensors');
+    await writeFile(lora, await fixtureBytes(FORMATS.diffusers((await loadModelSpec('tiny')).transformer)));
+    const gen = async (name: string, ...extra: string[]) => {
+      const out = join(dir, 'gen', name);
+      const args = ['--model', join(dir, 'model'), '--prompt', 'x', '--size', '256*256', '--steps', '1'];
+      const { code, stdout } = await cli('generate', ...args, '--seed', '5', '--out', out, ...extra);
+      expect(code).toBe(0);
+      return { bytes: await readFile(out), report: JSON.parse(stdout) as { warnings: string[] } };
+    };
+    const plain = await gen('plain.png');
+    const styled = await gen('styled.png', '--lora', `${lora}:1.5`);
+    expect(styled.bytes.equals(plain.bytes)).toBe(false);
+    expect(styled.report.warnings).toEqual([]);
+    expect((await gen('off.png', '--lora', `${lora}:0`)).bytes.equals(plain.bytes)).toBe(true);
   });
 
   it('generate refuses an out-of-range size naming the field (exit 2)', async () => {

@@ -1,6 +1,7 @@
 /**
  * Test support: the whole HTTP stack in-process on the tiny model — SQLite store, output and media
- * stores, dispatcher, a generation thread — behind `buildApp`, for `app.inject` tests.
+ * stores, dispatcher (LoRAs from `<root>/loras` or loopback URLs), a generation thread — behind
+ * `buildApp`, for `app.inject` tests.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type AppOptions, buildApp } from '../../src/api/app.js';
 import { mediaUrl } from '../../src/api/routes/media.js';
-import { Dispatcher } from '../../src/jobs/dispatcher.js';
+import { resolveLora } from '../../src/hub/lora-resolve.js';
+import { Dispatcher, type LoraResolver } from '../../src/jobs/dispatcher.js';
 import { LocalMediaStore } from '../../src/jobs/media-store.js';
 import { LocalOutputStore } from '../../src/jobs/output-store.js';
 import { openSqliteTaskStore } from '../../src/jobs/sqlite-task-store.js';
@@ -44,7 +46,23 @@ export async function startTestStack(
   const store = openSqliteTaskStore(join(root, 'tasks.db'), storeOptions);
   const outputs = new LocalOutputStore(join(root, 'outputs'));
   const log = createLogger('silent');
-  const dispatcher = new Dispatcher(store, outputs, thread, { maxAttempts: 2, log });
+  // LoRAs: file names in <root>/loras, and URLs on loopback (the tests' stand-in hosts).
+  const resolveLoras: LoraResolver = (loras, signal) =>
+    Promise.all(
+      loras.map(async (lora, i) => {
+        const r = await resolveLora(lora.path, {
+          cacheDir: join(root, 'lora-cache'),
+          loraDir: join(root, 'loras'),
+          timeoutMs: 5000,
+          policy: { allowLoopback: true, allowPrivate: false },
+          offline: false,
+          signal,
+          field: `loras[${i}].path`,
+        });
+        return { ...lora, file: r.file, sha256: r.sha256 };
+      }),
+    );
+  const dispatcher = new Dispatcher(store, outputs, thread, { maxAttempts: 2, log, resolveLoras });
   dispatcher.start();
   const options: AppOptions = {
     store,
@@ -57,6 +75,7 @@ export async function startTestStack(
     syncWaitMs: 60_000,
     bodyLimit: 64 * 1024,
     maxUploadBytes: 256 * 1024,
+    maxLoras: 5,
     webhookSecret: 'whsec_test',
     warnings: ['safety checker not installed: has_nsfw_contents stays empty'],
     ready: () => true,

@@ -4,7 +4,6 @@
  * or with `enable_sync_mode` hold the answer until the task is final or the wait runs out (5004).
  */
 import type { FastifyInstance } from 'fastify';
-import { errors } from '../../errors.js';
 import { parseFetchUrl } from '../../hub/fetch-target.js';
 import type { Task } from '../../jobs/task.js';
 import type { ApiContext } from '../api-context.js';
@@ -49,8 +48,7 @@ export function submitRoutes(api: FastifyInstance, ctx: ApiContext): void {
       if (!ctx.models.includes(model))
         return reply.code(404).send(failure(404, `model ${model} is not installed`));
       const owner = ctx.authorize(req);
-      const body = parseSubmitBody(req.body);
-      if (body.loras.length > 0) throw errors.USAGE('loras: LoRAs are not supported by this server yet');
+      const body = parseSubmitBody(req.body, { maxLoras: ctx.maxLoras });
       const webhook = req.query.webhook;
       if (webhook !== undefined) parseFetchUrl('webhook', webhook);
       const task = ctx.store.create({

@@ -1,0 +1,46 @@
+/**
+ * @module cli/lora-resolver
+ * The configured way to make a request's LoRAs local (the LoRA folder, URLs through the guarded
+ * fetcher, Hugging Face repos; downloads cached by content hash), shared by `serve` and `generate`.
+ * Long downloads log their progress every few seconds.
+ */
+import type { Config } from '../config.js';
+import { formatBytes } from '../hub/fetch-errors.js';
+import { resolveLora } from '../hub/lora-resolve.js';
+import type { LoraResolver } from '../jobs/dispatcher.js';
+
+const PROGRESS_EVERY_MS = 5000;
+
+/** @example const resolve = loraResolver(config); const local = await resolve(request.loras, signal, log); */
+export function loraResolver(config: Readonly<Config>): LoraResolver {
+  return (loras, signal, log) =>
+    Promise.all(
+      loras.map(async (lora, i) => {
+        const field = `loras[${i}].path`;
+        let lastReport = Date.now();
+        const resolved = await resolveLora(lora.path, {
+          cacheDir: config.loraCacheDir,
+          loraDir: config.loraDir,
+          maxBytes: config.maxLoraBytes,
+          timeoutMs: config.fetchTimeoutMs,
+          policy: config.fetchPolicy,
+          hubEndpoint: config.hub.endpoint,
+          hfToken: config.hub.token,
+          offline: config.hub.offline,
+          signal,
+          field,
+          onProgress: (received, total) => {
+            if (Date.now() - lastReport < PROGRESS_EVERY_MS) return;
+            lastReport = Date.now();
+            const of = total ? ` of ${formatBytes(total)} (${Math.round((100 * received) / total)} %)` : '';
+            log.info({ lora: lora.path, received }, `downloading LoRA: ${formatBytes(received)}${of}`);
+          },
+        });
+        log.info(
+          { lora: lora.path, source: resolved.source, cached: resolved.cached, bytes: resolved.bytes },
+          'LoRA local',
+        );
+        return { ...lora, file: resolved.file, sha256: resolved.sha256 };
+      }),
+    );
+}
