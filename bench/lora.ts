@@ -1,0 +1,102 @@
+/**
+ * Benchmark: what a full-size FLUX.1 [schnell] LoRA costs the worker — parsing a diffusers-format
+ * rank-16 fp16 file (every transformer linear, split q/k/v as diffusers writes them, like
+ * Octree/flux-schnell-lora) and packing one and five of them into the transformer's inputs, and
+ * the same set again (memoised). Random factors: only time and memory are meaningful.
+ *
+ *   npx tsx bench/lora.ts [--rank 16]
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loraInputs } from '../src/arch/flux-io.js';
+import { fluxLinears } from '../src/arch/flux-layers.js';
+import { diffusersRecipes } from '../src/arch/flux-names.js';
+import { loadModelSpec } from '../src/build/model-spec.js';
+import { loraByteSize, packLoras, parseLora } from '../src/lora/index.js';
+import { f32ToF16 } from '../src/weights/float16.js';
+import { seededNormal } from '../src/weights/random.js';
+import { type TensorPlan, writeSafetensors } from '../src/weights/safetensors-writer.js';
+import { LoraFeeds } from '../src/worker/lora-feeds.js';
+
+const { values } = parseArgs({ options: { rank: { type: 'string', default: '16' } } });
+const rank = Number(values.rank);
+const config = (await loadModelSpec('flux.1-schnell')).transformer;
+const layers = fluxLinears(config);
+const recipes = diffusersRecipes(config);
+const d = config.hiddenSize;
+
+/** Rows of each diffusers part of a fused BFL linear: q/k/v thirds, or q, k, v and the MLP. */
+function partRows(out: number, parts: number): number[] {
+  if (parts === 4) return [d, d, d, out - 3 * d];
+  return Array.from({ length: parts }, () => out / parts);
+}
+
+const randn = seededNormal(1);
+const fp16 = (n: number) => f32ToF16(randn.fill(new Float32Array(n), 0.01));
+const plans: TensorPlan[] = [];
+for (const layer of layers) {
+  const parts = (recipes.get(`${layer.name}.weight`)?.parts ?? []).map((p) => p.replace(/\.weight$/, ''));
+  const rows = partRows(layer.out, parts.length);
+  parts.forEach((part, i) => {
+    const r = rows[i] as number;
+    plans.push(
+      {
+        name: `transformer.${part}.lora_A.weight`,
+        dtype: 'F16',
+        shape: [rank, layer.in],
+        data: () => fp16(rank * layer.in),
+      },
+      {
+        name: `transformer.${part}.lora_B.weight`,
+        dtype: 'F16',
+        shape: [r, rank],
+        data: () => fp16(r * rank),
+      },
+    );
+  });
+}
+const dir = await mkdtemp(join(tmpdir(), 'flux-bench-lora-'));
+const file = join(dir, 'lora.safetensors');
+await writeSafetensors(file, plans);
+const bytes = await readFile(file);
+
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+const time = <T>(f: () => T): [T, number] => {
+  const t = performance.now();
+  const v = f();
+  return [v, performance.now() - t];
+};
+const feedBytes = (feeds: ReturnType<typeof packLoras>) =>
+  [...feeds.values()].reduce((n, f) => n + 4 * (f.a.length + f.b.length), 0);
+
+const [parsed, parseMs] = time(() => parseLora(bytes, config, { name: 'bench' }));
+const [one, packOneMs] = time(() => packLoras(layers, [{ lora: parsed, scale: 0.8 }]));
+const oneBytes = feedBytes(one);
+const five = [1, 0.8, 0.6, 0.4, 0.2].map((scale) => ({ lora: parsed, scale }));
+const [packed5, packFiveMs] = time(() => packLoras(layers, five));
+const fiveBytes = feedBytes(packed5);
+
+const manifestLayers = layers.map((l) => ({
+  ...l,
+  loraA: loraInputs(l).a.name,
+  loraB: loraInputs(l).b.name,
+}));
+const feeds = new LoraFeeds(config, manifestLayers, 4 * 1024 ** 3);
+const request = [{ path: 'bench', scale: 0.8, file, sha256: 'bench' }];
+const t0 = performance.now();
+await feeds.prepare(request);
+const firstMs = performance.now() - t0;
+const t1 = performance.now();
+await feeds.prepare(request);
+const repeatMs = performance.now() - t1;
+await rm(dir, { recursive: true, force: true });
+
+console.log(`LoRA file: diffusers rank ${rank} fp16, ${plans.length} tensors, ${mb(bytes.length)}`);
+console.log(`parse:            ${parseMs.toFixed(0)} ms, ${mb(loraByteSize(parsed))} parsed`);
+console.log(`pack 1 LoRA:      ${packOneMs.toFixed(0)} ms, ${mb(oneBytes)} of inputs`);
+console.log(`pack 5 LoRAs:     ${packFiveMs.toFixed(0)} ms, ${mb(fiveBytes)} of inputs`);
+console.log(`worker, 1st task: ${firstMs.toFixed(0)} ms (read + parse + pack + tensors)`);
+console.log(`worker, same set: ${repeatMs.toFixed(1)} ms (parsed and packed sets memoised)`);
+console.log(`peak RSS:         ${mb(process.resourceUsage().maxRSS * 1024)}`);
