@@ -5,6 +5,7 @@
  */
 import type { Graph } from '../onnx/graph.js';
 import type { WeightSource } from '../weights/checkpoint.js';
+import type { WeightQuant } from '../weights/quantize.js';
 
 /** float32 for tests and reference numerics; float16 for production GPUs (flux.md §10). */
 export type ComputeDType = 'float32' | 'float16';
@@ -21,4 +22,9 @@ export interface BuildContext {
   readonly weights: WeightSource;
   readonly dtype: ComputeDType;
   readonly ops: OpsVariant;
+  /**
+   * Linear weights stored block-quantized and multiplied by com.microsoft MatMulNBits (see
+   * arch/linear-nbits.ts); absent: float MatMul weights in the compute dtype.
+   */
+  readonly quant?: WeightQuant;
 }

@@ -15,6 +15,7 @@
 import { Graph } from '../onnx/graph.js';
 import { Scope } from '../onnx/scope.js';
 import type { WeightSource } from '../weights/checkpoint.js';
+import type { WeightQuant } from '../weights/quantize.js';
 import { attention } from './attention.js';
 import type { BuildContext, ComputeDType, OpsVariant } from './build-context.js';
 import type { FluxConfig } from './flux-config.js';
@@ -31,6 +32,8 @@ import { timestepEmbedding } from './timestep-embedding.js';
 export interface FluxBuildOptions {
   readonly dtype: ComputeDType;
   readonly ops: OpsVariant;
+  /** Block-quantized linear weights for MatMulNBits (arch/linear-nbits.ts); absent: float weights. */
+  readonly quant?: WeightQuant;
 }
 
 interface FluxContext extends BuildContext {
@@ -174,7 +177,7 @@ export function buildFlux(c: FluxConfig, weights: WeightSource, options: FluxBui
   checkFluxWeights(c, weights);
   const g = new Graph('flux_transformer');
   const root = new Scope();
-  const base: BuildContext = { g, weights, dtype: options.dtype, ops: options.ops };
+  const base: BuildContext = { g, weights, dtype: options.dtype, ops: options.ops, quant: options.quant };
   for (const io of fluxInputs(c)) g.input(io.name, io.dtype, io.dims);
 
   const ids = g.node('/ids/Concat', 'Concat', [FLUX_IO.txtIds, FLUX_IO.imgIds], { axis: 1 }); // [B, T+L, 3]

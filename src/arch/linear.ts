@@ -7,6 +7,7 @@ import { transpose2d } from '../weights/layout.js';
 import { encodeFloats } from '../weights/tensor-decode.js';
 import type { BuildContext, ComputeDType } from './build-context.js';
 import { loraInputs } from './flux-io.js';
+import { matMulNBits } from './linear-nbits.js';
 import type { LinearLayer } from './param-tensor.js';
 import { toCompute } from './primitives.js';
 
@@ -14,6 +15,16 @@ import { toCompute } from './primitives.js';
 export function weightBytes(data: Float32Array, dtype: ComputeDType): Uint8Array {
   const typed = encodeFloats(dtype === 'float32' ? 'F32' : 'F16', data);
   return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+}
+
+/** x·Wᵀ with W stored transposed ([in, out]) under its checkpoint key, in the compute dtype. */
+function floatMatMul(b: BuildContext, s: Scope, x: string, layer: LinearLayer): string {
+  const { g, weights, dtype } = b;
+  const wKey = s.key('weight');
+  const w = g.initializer(wKey, dtype, [layer.in, layer.out], async () =>
+    weightBytes(transpose2d(await weights.readF32(wKey), layer.out, layer.in), dtype),
+  );
+  return g.node(s.node('MatMul'), 'MatMul', [x, w]);
 }
 
 export interface LinearOptions {
@@ -28,8 +39,9 @@ export interface LinearOptions {
  * x ─► MatMul(Wᵀ) ─► Add(b) ──────────────────┐
  * x ─► MatMul(lora A) ─► MatMul(lora B) ──────► Add ─► y      A: [in, r], B: [r, out], r dynamic
  * ```
- * The weight is stored transposed ([in, out]) under its checkpoint key; r = 0 feeds empty tensors
- * and adds exactly zero.
+ * The weight is stored transposed ([in, out]) under its checkpoint key, or block-quantized for
+ * MatMulNBits when the build is quantized (the LoRA branch and the bias stay float either way);
+ * r = 0 feeds empty tensors and adds exactly zero.
  */
 export function linear(
   b: BuildContext,
@@ -39,11 +51,7 @@ export function linear(
   options: LinearOptions = {},
 ): string {
   const { g, weights, dtype } = b;
-  const wKey = s.key('weight');
-  const w = g.initializer(wKey, dtype, [layer.in, layer.out], async () =>
-    weightBytes(transpose2d(await weights.readF32(wKey), layer.out, layer.in), dtype),
-  );
-  let y = g.node(s.node('MatMul'), 'MatMul', [x, w]);
+  let y = b.quant ? matMulNBits(b, s, x, layer) : floatMatMul(b, s, x, layer);
   if (options.bias ?? true) {
     const bKey = s.key('bias');
     const bias = g.initializer(bKey, dtype, [layer.out], async () =>

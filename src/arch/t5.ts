@@ -47,6 +47,7 @@
 import { float } from '../onnx/attributes.js';
 import { type Dim, Graph } from '../onnx/graph.js';
 import { Scope } from '../onnx/scope.js';
+import type { WeightQuant } from '../weights/quantize.js';
 import type { WeightSource } from '../weights/weight-source.js';
 import type { BuildContext, ComputeDType, OpsVariant } from './build-context.js';
 import { linear, weightBytes } from './linear.js';
@@ -79,6 +80,8 @@ export function t5Outputs(c: T5Config): T5IoSpec[] {
 export interface T5BuildOptions {
   readonly dtype: ComputeDType;
   readonly ops: OpsVariant;
+  /** Block-quantized linear weights for MatMulNBits (arch/linear-nbits.ts); absent: float weights. */
+  readonly quant?: WeightQuant;
   /**
    * float16 builds only (ignored for float32): form the gated product and run the FFN output
    * projection `wo` in float32 with a float32 weight (default true). false keeps `wo` in float16
@@ -239,7 +242,7 @@ function block(t: T5Context, s: Scope, h: string): string {
 export function buildT5Encoder(c: T5Config, weights: WeightSource, options: T5BuildOptions): Graph {
   const embeddingKey = checkT5Weights(c, weights);
   const g = new Graph('t5_encoder');
-  const base: BuildContext = { g, weights, dtype: options.dtype, ops: options.ops };
+  const base: BuildContext = { g, weights, dtype: options.dtype, ops: options.ops, quant: options.quant };
   for (const io of t5Inputs(c)) g.input(io.name, io.dtype, io.dims);
   const root = new Scope();
 
