@@ -16,6 +16,7 @@ import { ServerMetrics } from './metrics.js';
 import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { mediaRoutes } from './routes/media.js';
+import { openAiImageRoutes } from './routes/openai-images.js';
 import { predictionRoutes } from './routes/predictions.js';
 import { apiServiceRoutes, serviceRoutes } from './routes/service.js';
 import { submitRoutes } from './routes/submit.js';
@@ -84,6 +85,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   };
   await app.register(routes, { prefix: '/api/v3' });
   await app.register(routes, { prefix: '/api/v2' });
+  await app.register(openAiImageRoutes(ctx), { prefix: '/v1' });
   fileRoutes(app, ctx);
   serviceRoutes(app, ctx);
   return app;

@@ -13,7 +13,11 @@ import { parseSubmitBody, SUBMIT_SCHEMA } from '../submit-schema.js';
 /** api.md: a sync-mode request that outlives the wait answers its current data with this code. */
 const SYNC_TIMEOUT_CODE = 5004;
 
-function finished(ctx: ApiContext, id: string, waitMs: number): Promise<Task | undefined> {
+/**
+ * Resolves with the task once the dispatcher reports it final, or undefined after `waitMs`. Call it
+ * right after `ctx.dispatcher.notify()`, before any await, so the event cannot pass unseen.
+ */
+export function finished(ctx: ApiContext, id: string, waitMs: number): Promise<Task | undefined> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       ctx.dispatcher.off('finished', onFinished);
