@@ -4,6 +4,8 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { SAFETY_POLICIES, type SafetyPolicy } from './safety/safety-policy.js';
+import { SAFETY_BACKENDS, type SafetyBackend, type SafetySettings } from './safety/safety-screen.js';
 
 export interface Config {
   /** Model home: downloaded checkpoints and built model dirs live here, never in the repo. */
@@ -43,6 +45,12 @@ export interface Config {
   readonly webhookSecret: string | undefined;
   /** Most LoRAs in one request. */
   readonly maxLoras: number;
+  /** Largest input image (`image`, `mask_image`) as stored, pixels; checked from the header before decoding. */
+  readonly maxInputPixels: number;
+  /** Longest prompt, characters (the encoders read at most 512 tokens of it anyway). */
+  readonly maxPromptChars: number;
+  /** The safety checker (`enable_safety_checker`): backend, threshold, policy, ONNX classifier folder. */
+  readonly safety: SafetySettings;
   /** The LoRA folder: request paths that are file names are looked up here. */
   readonly loraDir: string;
   /** Downloaded LoRAs (URLs, hub files), content-addressed. */
@@ -86,6 +94,32 @@ function msList(env: NodeJS.ProcessEnv, key: string, fallback: readonly number[]
   return Object.freeze(list);
 }
 
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, key: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw))
+    throw new Error(`${key}=${raw}: expected ${allowed.join(', ')}`);
+  return raw as T;
+}
+
+function fraction(env: NodeJS.ProcessEnv, key: string): number | undefined {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error(`${key}=${raw}: expected a number in 0–1`);
+  return n;
+}
+
+function safety(env: NodeJS.ProcessEnv, home: string): SafetySettings {
+  const threshold = fraction(env, 'FLUX_SERVE_SAFETY_THRESHOLD');
+  return Object.freeze({
+    backend: oneOf<SafetyBackend>(env, 'FLUX_SERVE_SAFETY_CHECKER', SAFETY_BACKENDS, 'auto'),
+    ...(threshold === undefined ? {} : { threshold }),
+    policy: oneOf<SafetyPolicy>(env, 'FLUX_SERVE_SAFETY_POLICY', SAFETY_POLICIES, 'report'),
+    dir: env.FLUX_SERVE_SAFETY_DIR || join(home, 'safety'),
+  });
+}
+
 function flag(env: NodeJS.ProcessEnv, key: string): boolean {
   return ['1', 'true', 'yes'].includes((env[key] ?? '').toLowerCase());
 }
@@ -117,6 +151,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     webhookTimeoutMs: positive(env, 'FLUX_SERVE_WEBHOOK_TIMEOUT_MS', 10_000),
     webhookSecret: env.FLUX_SERVE_WEBHOOK_SECRET || undefined,
     maxLoras: positive(env, 'FLUX_SERVE_MAX_LORAS', 5),
+    maxInputPixels: positive(env, 'FLUX_SERVE_MAX_INPUT_PIXELS', 40_000_000), // 40 MP, e.g. 8000×5000
+    maxPromptChars: positive(env, 'FLUX_SERVE_MAX_PROMPT_CHARS', 10_000),
+    safety: safety(env, home),
     loraDir: env.FLUX_SERVE_LORA_DIR || join(home, 'loras'),
     loraCacheDir: join(home, 'lora-cache'),
     maxLoraBytes: positive(env, 'FLUX_SERVE_MAX_LORA_BYTES', 2 * 1024 ** 3), // 2 GiB

@@ -29,6 +29,8 @@ export interface AppOptions {
   readonly bodyLimit: number;
   /** Most LoRAs in one request (api.md: 5, configurable). */
   readonly maxLoras: number;
+  /** Longest prompt, characters (default submit-schema's PROMPT_MAX_CHARS). */
+  readonly maxPromptChars?: number;
   /** Largest uploaded image, bytes. */
   readonly maxUploadBytes: number;
   /** Shown as `GET /api/v3/webhook/secret`; deliveries are signed with it. */

@@ -5,6 +5,7 @@
  * Ranges come from pipeline/generation-request's LIMITS; only the LoRA rules live here.
  */
 import { errors } from '../errors.js';
+import { parseImageInput } from '../image/image-input.js';
 import {
   checkGenerationRequest,
   type GenerationRequest,
@@ -51,6 +52,12 @@ export const SUBMIT_DEFAULTS = {
   enable_safety_checker: true,
   enable_sync_mode: false,
 } as const;
+
+/**
+ * Longest prompt by default, characters: the encoders read at most 77 (CLIP) and 512 (T5) tokens,
+ * so a longer prompt only costs tokenizer time and task-store space.
+ */
+export const PROMPT_MAX_CHARS = 10_000;
 
 /** Scale of a LoRA entry that leaves it out, as the hosted form pre-fills it. */
 const DEFAULT_LORA_SCALE = 1;
@@ -150,6 +157,10 @@ export interface SubmitBody {
 export interface SubmitOptions {
   /** The configured LoRA limit (default LORA_LIMITS.maxCount). */
   readonly maxLoras?: number;
+  /** The configured prompt limit, characters (default PROMPT_MAX_CHARS). */
+  readonly maxPromptChars?: number;
+  /** Largest inline (base64) image, decoded bytes (default image-input's MAX_IMAGE_BYTES). */
+  readonly maxImageBytes?: number;
 }
 
 function describe(value: unknown): string {
@@ -230,6 +241,9 @@ export function parseSubmitBody(body: unknown, opts: SubmitOptions = {}): Submit
   const b = body as Record<string, unknown>;
   if (field(b, 'prompt') === undefined) throw errors.USAGE('prompt: is required');
   const prompt = str(b, 'prompt', '');
+  const maxPromptChars = opts.maxPromptChars ?? PROMPT_MAX_CHARS;
+  if (prompt.length > maxPromptChars)
+    throw errors.USAGE(`prompt: ${prompt.length} characters, above the limit of ${maxPromptChars}`);
   const { width, height } = parseSize(str(b, 'size', SUBMIT_DEFAULTS.size));
   const image = str(b, 'image', SUBMIT_DEFAULTS.image).trim();
   const maskImage = str(b, 'mask_image', SUBMIT_DEFAULTS.mask_image).trim();
@@ -246,6 +260,13 @@ export function parseSubmitBody(body: unknown, opts: SubmitOptions = {}): Submit
     ...(maskImage !== '' && { maskImage }),
     outputFormat: parseFormat(str(b, 'output_format', SUBMIT_DEFAULTS.output_format)),
   });
+  // Inline images are checked now (form, base64, size) so that a bad one is a 400, not a failed task;
+  // URLs only for their syntax: the worker fetches them under the private-network rules.
+  for (const [name, value] of [
+    ['image', image],
+    ['mask_image', maskImage],
+  ] as const)
+    if (value !== '') parseImageInput(name, value, opts.maxImageBytes);
   const loras = parseLoras(field(b, 'loras'), opts.maxLoras ?? LORA_LIMITS.maxCount);
   return {
     request: loras.length > 0 ? { ...request, loras } : request,

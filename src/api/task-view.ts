@@ -49,7 +49,7 @@ function absolute(base: string, pathOrUrl: string): string {
 function timings(task: Task): TaskData['timings'] {
   const t = task.timings;
   const extra: Record<string, number> = {};
-  for (const key of ['queue', 'text', 'denoise', 'decode', 'lora_load', 'total'] as const) {
+  for (const key of ['queue', 'text', 'denoise', 'decode', 'lora_load', 'safety', 'total'] as const) {
     const v = t[key];
     if (v !== undefined) extra[key] = v;
   }

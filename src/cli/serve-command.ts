@@ -31,8 +31,8 @@ interface ServeFlags {
   keys?: string;
 }
 
-/** Until the safety checker lands (issue #8), every task says so. */
-const SAFETY_WARNING = 'safety checker not installed: has_nsfw_contents stays empty';
+/** With the checker turned off (FLUX_SERVE_SAFETY_CHECKER=off), every task says so. */
+const SAFETY_OFF_WARNING = 'safety checker off on this server: has_nsfw_contents is false without a check';
 
 export const SERVED_MODELS = ['wavespeed-ai/flux-schnell-lora', 'wavespeed-ai/flux-schnell'] as const;
 
@@ -48,6 +48,7 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
       const keys: ApiKey[] = flags.keys ? parseApiKeys(await readFile(flags.keys, 'utf8')) : [];
       checkListenAddress(flags.host, keys);
       const port = Number(flags.port);
+      const safetyWarnings = config.safety.backend === 'off' ? [SAFETY_OFF_WARNING] : [];
       const modelDir = await resolveModelDir(config, log, flags.model);
       await mkdir(config.home, { recursive: true });
       const store = openSqliteTaskStore(join(config.home, 'tasks.db'), {
@@ -71,6 +72,8 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
           fetchPolicy: config.fetchPolicy,
           media: { baseUrl: mediaUrl(publicBaseUrl, ''), dir: media.dir },
           loraMemoryBytes: config.loraMemoryBytes,
+          maxInputPixels: config.maxInputPixels,
+          safety: config.safety,
         },
         { taskTimeoutMs: config.taskTimeoutMs, log },
       );
@@ -95,8 +98,9 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
         bodyLimit: config.bodyLimit,
         maxUploadBytes: config.maxImageBytes,
         maxLoras: config.maxLoras,
+        maxPromptChars: config.maxPromptChars,
         webhookSecret,
-        warnings: [SAFETY_WARNING],
+        warnings: safetyWarnings,
         ready: () => worker.ready,
         log,
       });
@@ -107,7 +111,7 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
           outputs,
           publicBaseUrl,
           progress: () => undefined,
-          warnings: [SAFETY_WARNING],
+          warnings: safetyWarnings,
         }),
         secret: webhookSecret,
         policy: config.fetchPolicy,

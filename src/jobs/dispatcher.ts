@@ -14,6 +14,8 @@ import type { Task, TaskStore } from './task.js';
 
 export interface ExecutorResult {
   readonly outputs: Buffer[];
+  /** One flag per output (api.md `has_nsfw_contents`); absent = not checked (all false). */
+  readonly hasNsfwContents?: readonly boolean[];
   readonly seed: number;
   readonly timings: Readonly<Record<string, number>>;
   readonly warnings?: readonly string[];
@@ -177,7 +179,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       if (result.loraCache) this.emit('loraCache', result.loraCache.hits, result.loraCache.misses);
       const done = this.store.complete(task.id, {
         outputs: names,
-        hasNsfwContents: [],
+        // One entry per output, as the hosted API answers: false when nothing was checked.
+        hasNsfwContents: names.map((_, i) => result.hasNsfwContents?.[i] ?? false),
         seed: result.seed,
         warnings: result.warnings ?? [],
         timings: {
@@ -187,6 +190,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
           text: Math.round(t.textMs ?? 0),
           denoise: Math.round(t.denoiseMs ?? 0),
           decode: Math.round(t.decodeMs ?? 0),
+          ...(t.safetyMs !== undefined ? { safety: Math.round(t.safetyMs) } : {}),
           total: Date.now() - task.createdAt,
         },
       });

@@ -16,6 +16,8 @@ export interface TaskTimings {
   readonly decode?: number;
   /** Downloading, reading and converting the request's LoRAs. */
   readonly lora_load?: number;
+  /** Classifying the outputs (and blurring or blacking out flagged ones). */
+  readonly safety?: number;
   readonly total?: number;
 }
 

@@ -35,6 +35,8 @@ export interface GenerationRequest {
   readonly outputFormat: OutputFormat;
   /** Up to five (configurable), applied at their scales; absent or empty = none. */
   readonly loras?: readonly LoraRequest[];
+  /** `enable_safety_checker`: classify each output (default true when a checker is installed). */
+  readonly safetyChecker?: boolean;
 }
 
 /** FLUX works on multiples of 16 (VAE ×8, packing ×2): the nearest one to a requested side. */

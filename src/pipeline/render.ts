@@ -4,11 +4,12 @@
  * generate, composite the kept pixels back for inpainting, resize to the requested size and
  * encode. Used by `flux-serve generate` and by the worker alike.
  */
-import { decodeMask, decodeRgb, rgbToVaeInput } from '../image/decode.js';
+import { decodeMask, decodeRgb, type RgbImage, rgbToVaeInput } from '../image/decode.js';
 import { encodeImage, resizeRgb } from '../image/encode.js';
 import { parseImageInput } from '../image/image-input.js';
 import { compositeKept } from '../image/inpaint-composite.js';
 import type { FluxModel } from '../runtime/flux-model.js';
+import type { ScreenedImage } from '../safety/safety-screen.js';
 import { type GenerateOptions, type GenerationInput, type GenerationResult, generate } from './generate.js';
 import { type GenerationRequest, generationSide } from './generation-request.js';
 import { randomSeed } from './noise.js';
@@ -19,6 +20,10 @@ export interface RenderContext {
   readonly encoder: PromptEncoder;
   /** Downloads an http(s) image (with the server's size and private-network rules). */
   readonly fetchImage: (url: string, field: string) => Promise<Buffer>;
+  /** The safety checker and its policy (worker); absent = none installed. */
+  readonly safety?: { screen(image: RgbImage): Promise<ScreenedImage> };
+  /** Largest input image, pixels (default image/decode's MAX_INPUT_PIXELS). */
+  readonly maxInputPixels?: number;
 }
 
 export interface RenderedImages {
@@ -29,6 +34,12 @@ export interface RenderedImages {
   readonly height: number;
   readonly generation: GenerationResult;
   readonly encodeMs: number;
+  /** One flag per output; all false when the request disabled the checker or none is installed. */
+  readonly hasNsfwContents: boolean[];
+  /** Whether the outputs were classified (false: the flags say nothing). */
+  readonly safetyChecked: boolean;
+  /** Time spent classifying (and blurring or blacking out), ms. */
+  readonly safetyMs: number;
 }
 
 async function inputBytes(ctx: RenderContext, field: string, value: string): Promise<Buffer> {
@@ -52,8 +63,9 @@ export async function render(
   const height = generationSide(request.height);
   const initBytes = request.image ? await inputBytes(ctx, 'image', request.image) : undefined;
   const maskBytes = request.maskImage ? await inputBytes(ctx, 'mask_image', request.maskImage) : undefined;
-  const init = initBytes ? await decodeRgb(initBytes, width, height) : undefined;
-  const mask = maskBytes ? await decodeMask(maskBytes, width, height) : undefined;
+  const limit = ctx.maxInputPixels === undefined ? {} : { maxPixels: ctx.maxInputPixels };
+  const init = initBytes ? await decodeRgb(initBytes, width, height, limit) : undefined;
+  const mask = maskBytes ? await decodeMask(maskBytes, width, height, limit) : undefined;
   const generation = await generate(
     ctx.model,
     ctx.encoder,
@@ -81,17 +93,29 @@ export async function render(
     initBytes && maskBytes
       ? offGrid
         ? {
-            rgb: (await decodeRgb(initBytes, target.width, target.height)).rgb,
-            mask: await decodeMask(maskBytes, target.width, target.height),
+            rgb: (await decodeRgb(initBytes, target.width, target.height, limit)).rgb,
+            mask: await decodeMask(maskBytes, target.width, target.height, limit),
           }
         : { rgb: init?.rgb as Uint8Array, mask: mask as Uint8Array }
       : undefined;
-  const outputs = await Promise.all(
+  const finals = await Promise.all(
     generation.images.map(async (rgb) => {
       const sized = offGrid ? await resizeRgb(rgb, width, height, target) : rgb;
-      const final = keep ? compositeKept(sized, keep.rgb, keep.mask, target.width, target.height) : sized;
-      return encodeImage(final, target.width, target.height, request.outputFormat);
+      return keep ? compositeKept(sized, keep.rgb, keep.mask, target.width, target.height) : sized;
     }),
+  );
+  // The checker sees exactly what would be encoded; one image at a time (it is single-threaded).
+  const safety = request.safetyChecker === false ? undefined : ctx.safety;
+  const safetyStarted = performance.now();
+  const hasNsfwContents: boolean[] = [];
+  for (const [i, rgb] of finals.entries()) {
+    const screened = safety ? await safety.screen({ rgb, ...target }) : undefined;
+    hasNsfwContents.push(screened?.verdict.nsfw ?? false);
+    if (screened) finals[i] = screened.rgb;
+  }
+  const safetyMs = performance.now() - safetyStarted;
+  const outputs = await Promise.all(
+    finals.map((rgb) => encodeImage(rgb, target.width, target.height, request.outputFormat)),
   );
   return {
     outputs,
@@ -99,6 +123,9 @@ export async function render(
     width: request.width,
     height: request.height,
     generation,
-    encodeMs: performance.now() - started,
+    encodeMs: performance.now() - started - safetyMs,
+    hasNsfwContents,
+    safetyChecked: safety !== undefined,
+    safetyMs,
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { GenerationRequest } from '../pipeline/generation-request.js';
 import type { Provider } from '../runtime/session.js';
+import type { SafetySettings } from '../safety/safety-screen.js';
 
 export interface ThreadInit {
   readonly modelDir: string;
@@ -20,10 +21,16 @@ export interface ThreadInit {
   readonly media?: { readonly baseUrl: string; readonly dir: string };
   /** Memory for parsed LoRAs kept between requests, bytes (default 4 GiB). */
   readonly loraMemoryBytes?: number;
+  /** Largest input image, pixels (default image/decode's MAX_INPUT_PIXELS). */
+  readonly maxInputPixels?: number;
+  /** The safety checker to load once at start; absent = none (has_nsfw_contents all false). */
+  readonly safety?: SafetySettings;
 }
 
 export interface ThreadResult {
   readonly outputs: Buffer[];
+  /** One flag per output (api.md `has_nsfw_contents`); false when not checked. */
+  readonly hasNsfwContents: boolean[];
   readonly seed: number;
   readonly width: number;
   readonly height: number;

@@ -14,6 +14,7 @@ import { PromptEncoder } from '../pipeline/prompt-encoder.js';
 import { type RenderContext, render } from '../pipeline/render.js';
 import { loadFluxModel } from '../runtime/flux-model.js';
 import type { Provider } from '../runtime/session.js';
+import { loadSafetyScreen } from '../safety/safety-screen.js';
 import type { RenderJob, ThreadInit, ThreadMessage } from './generation-protocol.js';
 import { LoraFeeds } from './lora-feeds.js';
 
@@ -49,9 +50,13 @@ export async function startRenderService(
   const started = performance.now();
   log.info({ modelDir: init.modelDir, provider: init.provider }, 'loading model');
   const model = await loadFluxModel(init.modelDir, { provider: init.provider, log });
+  // Loaded once, here in the worker: classifying never blocks the server's event loop.
+  const safety = init.safety ? await loadSafetyScreen(init.safety, log) : undefined;
   const ctx: RenderContext = {
     model,
     encoder: await PromptEncoder.load(model),
+    ...(safety ? { safety } : {}),
+    ...(init.maxInputPixels ? { maxInputPixels: init.maxInputPixels } : {}),
     fetchImage: async (url, field) =>
       (await readUpload(init, url, field)) ??
       (
@@ -97,11 +102,17 @@ export async function startRenderService(
         id,
         result: {
           outputs: result.outputs,
+          hasNsfwContents: result.hasNsfwContents,
           seed: result.seed,
           width: result.width,
           height: result.height,
           droppedTokens: g.droppedTokens,
-          timings: { ...g.timings, encodeMs: result.encodeMs, ...(loras ? { loraMs } : {}) },
+          timings: {
+            ...g.timings,
+            encodeMs: result.encodeMs,
+            ...(loras ? { loraMs } : {}),
+            ...(result.safetyChecked ? { safetyMs: result.safetyMs } : {}),
+          },
           warnings: loras?.warnings ?? [],
           loraCache: { hits: loras?.hits ?? 0, misses: loras?.misses ?? 0 },
           ...(dump ? { dump: { ...g.tensors, sigmas: g.sigmas } } : {}),

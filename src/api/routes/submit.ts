@@ -52,12 +52,16 @@ export function submitRoutes(api: FastifyInstance, ctx: ApiContext): void {
       if (!ctx.models.includes(model))
         return reply.code(404).send(failure(404, `model ${model} is not installed`));
       const owner = ctx.authorize(req);
-      const body = parseSubmitBody(req.body, { maxLoras: ctx.maxLoras });
+      const body = parseSubmitBody(req.body, {
+        maxLoras: ctx.maxLoras,
+        maxImageBytes: ctx.maxUploadBytes,
+        ...(ctx.maxPromptChars ? { maxPromptChars: ctx.maxPromptChars } : {}),
+      });
       const webhook = req.query.webhook;
       if (webhook !== undefined) parseFetchUrl('webhook', webhook);
       const task = ctx.store.create({
         model,
-        request: body.request,
+        request: body.enableSafetyChecker ? body.request : { ...body.request, safetyChecker: false },
         input: (req.body ?? {}) as Record<string, unknown>,
         owner,
         webhook: webhook ?? null,

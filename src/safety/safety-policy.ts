@@ -1,0 +1,49 @@
+/**
+ * @module safety/safety-policy
+ * What happens to an image the checker flags. `report` leaves it as generated and only sets its
+ * `has_nsfw_contents` entry, as the hosted API does; `blur` makes it unrecognisable (downscaled to
+ * at most `BLUR_SIDE` pixels a side, then scaled back with a smooth kernel: a strong blur at a cost
+ * independent of the image size); `black` replaces every pixel with black.
+ */
+import sharp from 'sharp';
+import type { RgbImage } from '../image/decode.js';
+
+export type SafetyPolicy = 'report' | 'blur' | 'black';
+
+export const SAFETY_POLICIES: readonly SafetyPolicy[] = ['report', 'blur', 'black'];
+
+/** Longest side of the image a blurred output is scaled up from, pixels. */
+export const BLUR_SIDE = 16;
+
+async function blurred({ rgb, width, height }: RgbImage): Promise<Uint8Array> {
+  const scale = BLUR_SIDE / Math.max(width, height);
+  const small = {
+    width: Math.max(1, Math.round(width * scale)),
+    height: Math.max(1, Math.round(height * scale)),
+  };
+  const tiny = await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), {
+    raw: { width, height, channels: 3 },
+  })
+    .resize(small.width, small.height, { fit: 'fill', kernel: 'cubic' })
+    .raw()
+    .toBuffer();
+  const { data } = await sharp(tiny, { raw: { ...small, channels: 3 } })
+    .resize(width, height, { fit: 'fill', kernel: 'cubic' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * The pixels to encode for a checked image: unchanged when not flagged or under `report`.
+ * @example const out = await applySafetyPolicy(image, verdict.nsfw, 'black'); // all zeros when flagged
+ */
+export async function applySafetyPolicy(
+  image: RgbImage,
+  flagged: boolean,
+  policy: SafetyPolicy,
+): Promise<Uint8Array> {
+  if (!flagged || policy === 'report') return image.rgb;
+  if (policy === 'black') return new Uint8Array(image.rgb.length);
+  return blurred(image);
+}
