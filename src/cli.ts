@@ -18,6 +18,7 @@ import { registerServe } from './cli/serve-command.js';
 import { loadConfig } from './config.js';
 import { FluxServeError } from './errors.js';
 import { createLogger } from './log.js';
+import type { WeightQuant } from './weights/quantize.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel);
@@ -34,6 +35,7 @@ interface BuildFlags {
   dtype: 'fp32' | 'fp16';
   ops: 'fused' | 'plain';
   only?: ComponentName[];
+  quant?: WeightQuant;
   dryRun?: boolean;
 }
 
@@ -74,6 +76,12 @@ program
       COMPONENTS.map((c) => c.name),
     ),
   )
+  .addOption(
+    new Option('--quant <bits>', 'block-quantize the transformer and T5 linears (MatMulNBits)').choices([
+      'int8',
+      'int4',
+    ]),
+  )
   .option('--dry-run', 'print the layer table counts and exit, reading only the config')
   .action(async (checkpoint: string, opts: BuildFlags) => {
     if (opts.dryRun) {
@@ -84,11 +92,12 @@ program
     if (!opts.out) throw new InvalidArgumentError('--out <dir> is required unless --dry-run');
     const dtype = opts.dtype === 'fp16' ? 'float16' : 'float32';
     const only = opts.only ? { only: opts.only } : {};
-    const built = await buildModel(checkpoint, opts.out, { dtype, ops: opts.ops, log, ...only });
+    const quant = opts.quant ? { quant: opts.quant } : {};
+    const built = await buildModel(checkpoint, opts.out, { dtype, ops: opts.ops, log, ...only, ...quant });
     for (const [name, m] of Object.entries(built)) {
       const params = m.parameters.toLocaleString('en-US');
       process.stdout.write(
-        `${opts.out}: ${name} ${m.tensors} tensors, ${params} parameters, ${m.dtype}, ${opts.ops}\n`,
+        `${opts.out}: ${name} ${m.tensors} tensors, ${params} parameters, ${m.dtype}${m.quant ? `, ${m.quant}` : ''}, ${opts.ops}\n`,
       );
     }
   });

@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { writeModel } from '../onnx/model-writer.js';
 import { type ComponentManifest, MANIFEST_FORMAT, writeManifest } from '../runtime/manifest.js';
 import { openCheckpoint } from '../weights/checkpoint.js';
+import type { WeightQuant } from '../weights/quantize.js';
 import { COMPONENTS, type ComponentName, locateWeights, readComponentConfig } from './components.js';
 import { progress } from './progress.js';
 import { describeSources } from './source-files.js';
@@ -23,7 +24,16 @@ export interface BuildOptions {
   readonly log: Logger;
   /** Build only these components (default: all five). */
   readonly only?: readonly ComponentName[];
+  /** Block-quantized linears (MatMulNBits, block 32) in the transformer and T5 (default: float). */
+  readonly quant?: WeightQuant;
 }
+
+/**
+ * A manifest entry. `quant` names the variant of a quantized component: its linears are then
+ * MatMulNBits inputs `<key>_Q<bits>` [out, in/32, 32·bits/8] and `<key>_scales` [out·in/32], not
+ * transposed MatMul weights (weights/quantize.ts).
+ */
+export type BuiltComponent = ComponentManifest & { readonly quant?: WeightQuant };
 
 export const BUILDER = 'flux-serve 0.1.0';
 
@@ -35,8 +45,13 @@ export async function buildModel(
   checkpointDir: string,
   outDir: string,
   options: BuildOptions,
-): Promise<Record<string, ComponentManifest>> {
+): Promise<Record<string, BuiltComponent>> {
   const { log } = options;
+  if (options.quant && options.ops === 'plain') {
+    throw errors.USAGE(
+      `--quant ${options.quant} needs --ops fused: MatMulNBits is a com.microsoft contrib operator`,
+    );
+  }
   const wanted = COMPONENTS.filter((d) => !options.only || options.only.includes(d.name));
   // Read every config and locate every file first: a broken checkpoint fails before any writing.
   const planned = await Promise.all(
@@ -69,9 +84,10 @@ export async function buildModel(
   for (const f of RUNTIME_FILES) {
     if (!missing.includes(f)) await cp(join(checkpointDir, f), join(outDir, f), { recursive: true });
   }
-  const components: Record<string, ComponentManifest> = {};
+  const components: Record<string, BuiltComponent> = {};
   for (const { def, configJson, plan, file } of planned) {
-    log.info({ component: def.name, weights: file, dtype: plan.dtype }, `building ${def.name}`);
+    const quant: Record<string, WeightQuant> = plan.quant ? { quant: plan.quant } : {};
+    log.info({ component: def.name, weights: file, dtype: plan.dtype, ...quant }, `building ${def.name}`);
     const source = await openCheckpoint([file]);
     try {
       const graph = plan.build(source);
@@ -79,7 +95,13 @@ export async function buildModel(
       const bar = progress(log, `writing ${def.name}`, total);
       await writeModel(graph, resolve(outDir, `${def.name}.onnx`), {
         onProgress: (p) => bar.update(p.bytesDone, p.tensor),
-        metadata: { builder: BUILDER, component: def.name, dtype: plan.dtype, ops: options.ops },
+        metadata: {
+          builder: BUILDER,
+          component: def.name,
+          dtype: plan.dtype,
+          ops: options.ops,
+          ...quant,
+        },
       });
       bar.stop();
     } finally {
@@ -89,6 +111,7 @@ export async function buildModel(
       file: `${def.name}.onnx`,
       data: `${def.name}.onnx.data`,
       dtype: plan.dtype,
+      ...quant,
       ops: options.ops,
       config: configJson,
       inputs: plan.inputs,

@@ -27,12 +27,15 @@ import { errors } from '../errors.js';
 import type { Graph, ValueSpec } from '../onnx/graph.js';
 import type { ManifestLayer } from '../runtime/manifest.js';
 import type { WeightSource } from '../weights/checkpoint.js';
+import type { WeightQuant } from '../weights/quantize.js';
 
 export type ComponentName = 'clip' | 't5' | 'transformer' | 'vae_decoder' | 'vae_encoder';
 
 export interface BuildRequest {
   readonly dtype: ComputeDType;
   readonly ops: OpsVariant;
+  /** Block-quantized linears (MatMulNBits) for the transformer and T5; the others stay float. */
+  readonly quant?: WeightQuant;
 }
 
 /** What a component's config yields before any weight is read. */
@@ -43,6 +46,8 @@ export interface ComponentPlan {
   readonly layers: readonly ManifestLayer[];
   /** The dtype the graph computes in (the VAE always runs in float32). */
   readonly dtype: ComputeDType;
+  /** Set when the graph's linears are block-quantized. */
+  readonly quant?: WeightQuant;
   build(weights: WeightSource): Graph;
 }
 
@@ -84,7 +89,7 @@ export const COMPONENTS: readonly ComponentDef[] = [
     name: 't5',
     configDir: 'text_encoder_2',
     weightCandidates: ['text_encoder_2/model.safetensors.index.json', 'text_encoder_2/model.safetensors'],
-    plan(json, { dtype, ops }) {
+    plan(json, { dtype, ops, quant }) {
       const c = parseT5Config(json);
       return {
         tensors: t5Tensors(c),
@@ -92,7 +97,8 @@ export const COMPONENTS: readonly ComponentDef[] = [
         outputs: values(t5Outputs(c)),
         layers: [],
         dtype,
-        build: (w) => buildT5Encoder(c, w, { dtype, ops }),
+        quant,
+        build: (w) => buildT5Encoder(c, w, { dtype, ops, quant }),
       };
     },
   },
@@ -105,7 +111,7 @@ export const COMPONENTS: readonly ComponentDef[] = [
       'transformer/diffusion_pytorch_model.safetensors.index.json',
       'transformer/diffusion_pytorch_model.safetensors',
     ],
-    plan(json, { dtype, ops }) {
+    plan(json, { dtype, ops, quant }) {
       const c = parseFluxConfig(json);
       return {
         tensors: fluxTensors(c),
@@ -116,7 +122,8 @@ export const COMPONENTS: readonly ComponentDef[] = [
           return { name: l.name, in: l.in, out: l.out, loraA: lora.a.name, loraB: lora.b.name };
         }),
         dtype,
-        build: (w) => buildFlux(c, fluxWeightsAsBfl(c, w), { dtype, ops }),
+        quant,
+        build: (w) => buildFlux(c, fluxWeightsAsBfl(c, w), { dtype, ops, quant }),
       };
     },
   },
