@@ -4,6 +4,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { type Provider, parseProvider } from './runtime/provider.js';
 import { SAFETY_POLICIES, type SafetyPolicy } from './safety/safety-policy.js';
 import { SAFETY_BACKENDS, type SafetyBackend, type SafetySettings } from './safety/safety-screen.js';
 
@@ -64,9 +65,19 @@ export interface Config {
     readonly endpoint: string | undefined;
     readonly token: string | undefined;
     readonly offline: boolean;
+    /**
+     * The cache shared with Python's huggingface_hub (`models--owner--name/{blobs,snapshots,refs}`):
+     * `HF_HUB_CACHE`, else `HUGGINGFACE_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+     */
+    readonly cacheDir: string;
   };
-  /** Execution provider of the worker: `cuda` falls back to CPU, with a warning, when unavailable. */
-  readonly provider: 'cpu' | 'cuda';
+  /**
+   * Execution provider of the worker (`FLUX_SERVE_PROVIDER`: `cpu`, `cuda` or `cuda:N`; `FLUX_SERVE_DEVICE=N`
+   * picks the GPU for `cuda`). A real model on `cuda` never falls back to CPU (runtime/session.ts).
+   */
+  readonly provider: Provider;
+  /** `LD_LIBRARY_PATH` split into folders: where `flux-serve doctor` looks for the CUDA libraries too. */
+  readonly libraryPath: readonly string[];
 }
 
 function positive(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
@@ -121,7 +132,21 @@ function safety(env: NodeJS.ProcessEnv, home: string): SafetySettings {
 }
 
 function flag(env: NodeJS.ProcessEnv, key: string): boolean {
-  return ['1', 'true', 'yes'].includes((env[key] ?? '').toLowerCase());
+  return ['1', 'true', 'yes', 'on'].includes((env[key] ?? '').toLowerCase());
+}
+
+function provider(env: NodeJS.ProcessEnv): Provider {
+  const raw = env.FLUX_SERVE_PROVIDER || 'cpu';
+  const device = env.FLUX_SERVE_DEVICE;
+  if (device === undefined || device === '') return parseProvider(raw, 'FLUX_SERVE_PROVIDER');
+  if (raw !== 'cuda') throw new Error(`FLUX_SERVE_DEVICE=${device} needs FLUX_SERVE_PROVIDER=cuda`);
+  return parseProvider(`cuda:${device}`, 'FLUX_SERVE_DEVICE');
+}
+
+/** The Hugging Face hub cache, resolved the way Python's huggingface_hub does. */
+function hubCacheDir(env: NodeJS.ProcessEnv): string {
+  const hfHome = env.HF_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'huggingface');
+  return env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || join(hfHome, 'hub');
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
@@ -162,8 +187,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       endpoint: env.HF_ENDPOINT || undefined,
       token: env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined,
       offline: flag(env, 'HF_HUB_OFFLINE'),
+      cacheDir: hubCacheDir(env),
     }),
-    provider: env.FLUX_SERVE_PROVIDER === 'cuda' ? 'cuda' : 'cpu',
+    provider: provider(env),
+    libraryPath: Object.freeze((env.LD_LIBRARY_PATH ?? '').split(':').filter((d) => d !== '')),
     fetchPolicy: Object.freeze({
       allowLoopback: flag(env, 'FLUX_SERVE_FETCH_ALLOW_LOOPBACK'),
       allowPrivate: flag(env, 'FLUX_SERVE_FETCH_ALLOW_PRIVATE'),

@@ -76,6 +76,8 @@ export const errors = {
   OUTPUT_NOT_FOUND: define('FLUX_ERR_OUTPUT_NOT_FOUND', 404, (name: string) => `output ${name} not found`),
   /** A user LoRA that cannot be applied exactly (wrong model, unsupported algorithm, bad values). */
   LORA: define('FLUX_ERR_LORA', 400, (name: string, why: string) => `LoRA ${name}: ${why}`),
+  /** The runtime cannot run the model as asked (CUDA provider missing, GPU out of memory). */
+  RUNTIME: define('FLUX_ERR_RUNTIME', 500, (why: string) => why),
   /** A command-line invocation is wrong. */
   USAGE: define('FLUX_ERR_USAGE', 400, (why: string) => why),
 } as const;

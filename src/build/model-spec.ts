@@ -18,6 +18,12 @@ export interface ModelSpec {
   readonly description: string;
   /** Hugging Face repo id, or null for generated models. */
   readonly repo: string | null;
+  /** Branch, tag or commit `flux-serve pull` takes (default `main`); the pull pins the commit it resolves to. */
+  readonly revision: string;
+  /** The repo files a build needs (what `pull` fetches from the repo as listed in flux.md §11); [] for generated models. */
+  readonly files: readonly string[];
+  /** Denoising steps when a request gives none: 4 for schnell (timestep-distilled), 50 for dev. */
+  readonly defaultSteps: number;
   /** The BFL-format transformer file at the repo root. */
   readonly transformerFile: string;
   /** The BFL-format autoencoder file at the repo root. */
@@ -55,6 +61,12 @@ export async function loadModelSpec(nameOrPath: string): Promise<ModelSpec> {
     return v as Record<string, unknown>;
   };
   const transformerJson = object('transformer');
+  const files = json.files ?? [];
+  if (!Array.isArray(files) || files.some((f) => typeof f !== 'string'))
+    throw errors.CONFIG(`${path}: files must be a list of repo paths`);
+  const defaultSteps = json.defaultSteps ?? 4;
+  if (!Number.isSafeInteger(defaultSteps) || (defaultSteps as number) < 1)
+    throw errors.CONFIG(`${path}: defaultSteps must be a positive integer`);
   const t5MaxLength = json.t5MaxLength;
   if (t5MaxLength !== 256 && t5MaxLength !== 512)
     throw errors.CONFIG(`${path}: t5MaxLength must be 256 or 512`);
@@ -62,6 +74,9 @@ export async function loadModelSpec(nameOrPath: string): Promise<ModelSpec> {
     name: str('name'),
     description: str('description'),
     repo: json.repo === null ? null : str('repo'),
+    revision: json.revision === undefined ? 'main' : str('revision'),
+    files: Object.freeze([...(files as string[])]),
+    defaultSteps: defaultSteps as number,
     transformerFile: str('transformerFile'),
     vaeFile: str('vaeFile'),
     t5MaxLength,

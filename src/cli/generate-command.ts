@@ -16,7 +16,7 @@ import {
   type OutputFormat,
   parseSize,
 } from '../pipeline/generation-request.js';
-import type { Provider } from '../runtime/session.js';
+import { type Provider, parseProvider } from '../runtime/provider.js';
 import { writeNpy } from '../weights/npy-writer.js';
 import { GenerationThread } from '../worker/generation-client.js';
 import { loraResolver } from './lora-resolver.js';
@@ -44,6 +44,14 @@ function number(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n)) throw new InvalidArgumentError(`${value} is not a number`);
   return n;
+}
+
+function providerArgument(value: string): Provider {
+  try {
+    return parseProvider(value, '--provider');
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 /** `PATH[:SCALE]`; the scale is the part after the last ':' when it is a number (URLs have colons too). */
@@ -125,7 +133,12 @@ export function registerGenerate(program: Command, config: Readonly<Config>, log
     )
     .option('--out <path>', 'output file (with -1, -2 … for several images)')
     .option('--dump <dir>', 'write noise, txt, pooled, latents and sigmas as .npy')
-    .addOption(new Option('--provider <ep>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
+    .option(
+      '--provider <ep>',
+      'execution provider: cpu, cuda or cuda:N (default FLUX_SERVE_PROVIDER, else cpu)',
+      providerArgument,
+      config.provider,
+    )
     .action(async (flags: GenerateFlags) => {
       const { width, height } = parseSize(flags.size);
       const image = await imageArgument(flags.image);

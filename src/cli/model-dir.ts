@@ -1,30 +1,65 @@
 /**
  * @module cli/model-dir
- * `--model` for the commands that run a model: a built model dir, or a name under the model
- * home's models/; without it, the served default (the tiny model when no real one is built).
+ * `--model` for the commands that run a model: a built model dir, a name under the model home's
+ * models/, or a known model / hub repo (`flux.1-schnell`, `owner/name`) that is built there on first
+ * use from its pulled checkpoint in the Hugging Face cache. Without `--model`: FLUX.1 [schnell] when
+ * built or pulled, else the tiny random model.
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
+import { buildModel } from '../build/build-model.js';
 import { prepareDefaultModel } from '../build/prepare-model.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { MANIFEST_FILE } from '../runtime/manifest.js';
+import { DEFAULT_MODEL, type ModelSource, modelSource, pulledCheckpoint } from './model-source.js';
+
+const built = (dir: string) =>
+  access(join(dir, MANIFEST_FILE)).then(
+    () => true,
+    () => false,
+  );
+
+/** Builds `source` into the model home from its pulled checkpoint; undefined when it is not pulled. */
+async function buildPulled(
+  config: Readonly<Config>,
+  log: Logger,
+  source: ModelSource,
+): Promise<string | undefined> {
+  const checkpoint = await pulledCheckpoint(config, source);
+  if (checkpoint === undefined) return undefined;
+  const out = join(config.home, 'models', source.name);
+  log.warn({ checkpoint, out }, `${source.name} is pulled but not built: building it now (once)`);
+  await buildModel(checkpoint, out, { dtype: 'float16', ops: 'fused', log });
+  return out;
+}
 
 export async function resolveModelDir(
-  config: Config,
+  config: Readonly<Config>,
   log: Logger,
   model: string | undefined,
 ): Promise<string> {
   const modelsDir = join(config.home, 'models');
-  if (!model) return prepareDefaultModel(modelsDir, log);
-  for (const dir of [model, join(modelsDir, model)]) {
-    if (
-      await access(join(dir, 'manifest.json')).then(
-        () => true,
-        () => false,
-      )
-    )
-      return dir;
+  if (!model) {
+    const real = join(modelsDir, DEFAULT_MODEL);
+    const source = await modelSource(DEFAULT_MODEL);
+    if (!(await built(real)) && source) {
+      const dir = await buildPulled(config, log, source);
+      if (dir) return dir;
+    }
+    return prepareDefaultModel(modelsDir, log);
+  }
+  for (const dir of [model, join(modelsDir, model)]) if (await built(dir)) return dir;
+  const source = await modelSource(model);
+  if (source) {
+    const dir = join(modelsDir, source.name);
+    if (await built(dir)) return dir;
+    const fresh = await buildPulled(config, log, source);
+    if (fresh) return fresh;
+    throw new InvalidArgumentError(
+      `--model ${model}: not built in ${modelsDir} and not pulled into ${config.hub.cacheDir}; run \`flux-serve pull ${model}\` first`,
+    );
   }
   throw new InvalidArgumentError(`--model ${model}: no built model there or in ${modelsDir}`);
 }

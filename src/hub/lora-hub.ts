@@ -24,6 +24,8 @@ const MAX_LISTING_BYTES = 32 * 1024 * 1024;
 export interface HubFile extends RepoFile {
   /** SHA-256 of the file's content when it is stored in LFS (all LoRAs are). */
   readonly lfsSha256?: string | undefined;
+  /** The git blob id (SHA-1 of `blob <size>\0<content>`): the cache key of files not in LFS. */
+  readonly blobId?: string | undefined;
 }
 
 export interface RepoListing {
@@ -138,10 +140,17 @@ export async function listRepo(
     throw fetchError(field, `the hub's listing of ${repo} has no commit sha or file list`);
   }
   const files: HubFile[] = [];
-  for (const s of info.siblings as { rfilename?: unknown; size?: unknown; lfs?: { sha256?: unknown } }[]) {
+  type Sibling = { rfilename?: unknown; size?: unknown; blobId?: unknown; lfs?: { sha256?: unknown } };
+  for (const s of info.siblings as Sibling[]) {
     if (typeof s?.rfilename !== 'string') continue;
     const lfsSha256 = typeof s.lfs?.sha256 === 'string' ? s.lfs.sha256.toLowerCase() : undefined;
-    files.push({ path: s.rfilename, size: typeof s.size === 'number' ? s.size : undefined, lfsSha256 });
+    const blobId = typeof s.blobId === 'string' && /^[0-9a-f]{40}$/i.test(s.blobId) ? s.blobId : undefined;
+    files.push({
+      path: s.rfilename,
+      size: typeof s.size === 'number' ? s.size : undefined,
+      lfsSha256,
+      ...(blobId ? { blobId: blobId.toLowerCase() } : {}),
+    });
   }
   return { sha: info.sha, files };
 }

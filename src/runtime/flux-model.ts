@@ -26,7 +26,13 @@ export interface FluxModel {
   release(): Promise<void>;
 }
 
-/** @example const model = await loadFluxModel(dir, { provider: 'cuda', log }); */
+/**
+ * Models below this many parameters (the tiny test models) may run on the CPU when CUDA cannot be
+ * loaded; a real FLUX (12B transformer + 4.7B T5) fails with the install instructions instead.
+ */
+export const CPU_FALLBACK_MAX_PARAMETERS = 1e9;
+
+/** @example const model = await loadFluxModel(dir, { provider: 'cuda:0', log }); */
 export async function loadFluxModel(dir: string, options: SessionOptions): Promise<FluxModel> {
   const manifest = await readManifest(dir);
   const component = (name: string) => {
@@ -35,9 +41,17 @@ export async function loadFluxModel(dir: string, options: SessionOptions): Promi
     return c;
   };
   const transformer = component('transformer');
+  const parameters = Object.values(manifest.components).reduce((n, c) => n + c.parameters, 0);
+  let sessionOptions: SessionOptions = {
+    ...options,
+    cpuFallback: options.cpuFallback ?? parameters < CPU_FALLBACK_MAX_PARAMETERS,
+  };
   const sessions: LoadedSession[] = [];
   for (const name of ['clip', 't5', 'transformer', 'vae_decoder', 'vae_encoder']) {
-    sessions.push(await loadSession(join(dir, component(name).file), options));
+    const loaded = await loadSession(join(dir, component(name).file), sessionOptions);
+    // One fallback warning is enough: the other components go straight to the CPU.
+    if (loaded.provider !== sessionOptions.provider) sessionOptions = { ...sessionOptions, provider: 'cpu' };
+    sessions.push(loaded);
   }
   const [clip, t5, flux, vaeDecoder, vaeEncoder] = sessions as [
     LoadedSession,

@@ -1,62 +1,100 @@
 /**
  * @module runtime/session
- * ONNX Runtime sessions for built graphs. The execution provider is chosen here and only here:
- * CUDA when asked for and loadable, otherwise the CPU provider — a CUDA failure is logged, never
- * silently swallowed. Sessions are created by path so the external weights are mmapped.
+ * ONNX Runtime sessions for built graphs. The execution provider is chosen here and only here, from
+ * the `Provider` string (`cpu`, `cuda`, `cuda:N`). Sessions follow onnx-runtime.md §5.6: created by
+ * path so the external weights are mmapped, CPU prepacking off (it would copy every MatMul weight),
+ * and on CUDA the initializers go to the device allocator instead of the power-of-two arena.
+ *
+ * When CUDA cannot be loaded the error says how to install it. Only a caller that allows it
+ * (`cpuFallback`, which runtime/flux-model grants to models under a billion parameters, i.e. the
+ * tiny test models) gets a CPU session instead, with a warning: a 12B model on the CPU would take
+ * minutes per step and look like a hung server.
  */
 import * as ort from 'onnxruntime-node';
+import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
+import { CUDA_INSTALL_HINT, type Provider, providerChoice } from './provider.js';
 
-export type Provider = 'cpu' | 'cuda';
+export type { Provider } from './provider.js';
 
 export interface SessionOptions {
   readonly provider: Provider;
-  readonly deviceId?: number;
   /** CPU intra-op threads (0 = ONNX Runtime's default: one per core). */
   readonly threads?: number;
+  /** Use the CPU when the CUDA provider cannot be loaded, with a warning (default: fail). */
+  readonly cpuFallback?: boolean;
+  /**
+   * ONNX Runtime's verbose log while the session is created: it prints which provider each node
+   * was placed on (the Node binding has no API that returns the placement).
+   */
+  readonly logPlacement?: boolean;
+  /** Fail when a node cannot run on CUDA instead of placing it on the CPU (`session.disable_cpu_ep_fallback`). */
+  readonly strictPlacement?: boolean;
   readonly log: Logger;
 }
 
 export interface LoadedSession {
   readonly session: ort.InferenceSession;
-  /** The provider the session really runs on (CPU after a CUDA fallback). */
+  /** The provider the session really runs on (`cpu` after an allowed fallback). */
   readonly provider: Provider;
 }
 
-function baseOptions(options: SessionOptions): ort.InferenceSession.SessionOptions {
+/** The session options of onnx-runtime.md §5.6, for `options`. */
+export function sessionOptions(options: Omit<SessionOptions, 'log'>): ort.InferenceSession.SessionOptions {
+  const { name, deviceId } = providerChoice(options.provider);
+  const session: Record<string, string> = { disable_prepacking: '1' };
+  if (name === 'cuda') {
+    session.use_device_allocator_for_initializers = '1';
+    if (options.strictPlacement) session.disable_cpu_ep_fallback = '1';
+  }
   return {
     graphOptimizationLevel: 'all',
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
-    // Weights stay mmapped instead of being copied into prepacked buffers (onnx-runtime.md §1.5).
-    extra: { session: { disable_prepacking: '1', use_device_allocator_for_initializers: '1' } },
+    ...(options.logPlacement ? { logSeverityLevel: 0 as const, logVerbosityLevel: 0 } : {}),
+    executionProviders: name === 'cuda' ? [{ name: 'cuda', deviceId: deviceId ?? 0 }, 'cpu'] : ['cpu'],
+    extra: { session },
   };
 }
 
-/** @example const { session } = await loadSession('model/transformer.onnx', { provider: 'cpu', log }); */
+/** True when `error` says the CUDA provider or a library it needs could not be loaded. */
+export function isMissingCudaLibrary(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /failed to load shared library|cannot open shared object|providers_cuda|libcu\w+\.so/i.test(message);
+}
+
+/** The error for a CUDA session that could not be created. */
+export function cudaError(path: string, provider: Provider, cause: unknown): Error {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const why = isMissingCudaLibrary(cause)
+    ? `the CUDA execution provider is not installed or cannot load its libraries (${message}): ${CUDA_INSTALL_HINT}`
+    : `creating the ${provider} session for ${path} failed: ${message} (\`flux-serve doctor\` checks the GPU and its free memory)`;
+  const error = errors.RUNTIME(why);
+  error.cause = cause;
+  return error;
+}
+
+/** @example const { session } = await loadSession('model/transformer.onnx', { provider: 'cuda:0', log }); */
 export async function loadSession(path: string, options: SessionOptions): Promise<LoadedSession> {
   const started = performance.now();
-  if (options.provider === 'cuda') {
+  const { name, deviceId } = providerChoice(options.provider);
+  if (name === 'cuda') {
     try {
-      const session = await ort.InferenceSession.create(path, {
-        ...baseOptions(options),
-        executionProviders: [{ name: 'cuda', deviceId: options.deviceId ?? 0 }, 'cpu'],
-      });
+      const session = await ort.InferenceSession.create(path, sessionOptions(options));
       options.log.info(
-        { path, provider: 'cuda', ms: Math.round(performance.now() - started) },
+        { path, provider: options.provider, deviceId, ms: Math.round(performance.now() - started) },
         'session loaded',
       );
-      return { session, provider: 'cuda' };
+      return { session, provider: options.provider };
     } catch (error) {
+      const failure = cudaError(path, options.provider, error);
+      if (!options.cpuFallback) throw failure;
       options.log.warn(
         { path, err: error },
-        'CUDA execution provider unavailable; falling back to CPU (run `npm run setup:cuda`)',
+        `CUDA unavailable; this small model falls back to the CPU. ${failure.message}`,
       );
     }
   }
-  const session = await ort.InferenceSession.create(path, {
-    ...baseOptions(options),
-    executionProviders: ['cpu'],
-  });
+  const session = await ort.InferenceSession.create(path, sessionOptions({ ...options, provider: 'cpu' }));
   options.log.info({ path, provider: 'cpu', ms: Math.round(performance.now() - started) }, 'session loaded');
   return { session, provider: 'cpu' };
 }

@@ -1,0 +1,63 @@
+/**
+ * @module runtime/provider
+ * Which execution provider a model runs on, as one string: `cpu`, `cuda` (GPU 0) or `cuda:N`. A
+ * worker owns one device; several GPUs mean one worker per device id (README, "GPUs"). Also where
+ * onnxruntime-node loads the CUDA provider libraries from, and how to install them.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+export type Provider = 'cpu' | 'cuda' | `cuda:${number}`;
+
+export interface ProviderChoice {
+  readonly name: 'cpu' | 'cuda';
+  /** GPU index for CUDA (0 for `cuda`); undefined for CPU. */
+  readonly deviceId: number | undefined;
+}
+
+/**
+ * @example parseProvider('cuda:1'); // 'cuda:1'
+ * @throws Error naming `source` when the value is none of `cpu`, `cuda`, `cuda:N`
+ */
+export function parseProvider(value: string, source = 'provider'): Provider {
+  const v = value.trim().toLowerCase();
+  if (v === 'cpu' || v === 'cuda') return v;
+  const m = /^cuda:(\d{1,3})$/.exec(v);
+  if (m) return `cuda:${Number(m[1])}`;
+  throw new Error(`${source}=${value}: expected cpu, cuda or cuda:N (N = GPU index from nvidia-smi)`);
+}
+
+/** @example providerChoice('cuda:1'); // { name: 'cuda', deviceId: 1 } */
+export function providerChoice(provider: Provider): ProviderChoice {
+  if (provider === 'cpu') return { name: 'cpu', deviceId: undefined };
+  return { name: 'cuda', deviceId: provider === 'cuda' ? 0 : Number(provider.slice('cuda:'.length)) };
+}
+
+/** The CUDA provider files the binding needs beside `libonnxruntime.so.1` (onnx-runtime.md §5.5). */
+export const CUDA_PROVIDER_FILES = [
+  'libonnxruntime_providers_shared.so',
+  'libonnxruntime_providers_cuda.so',
+] as const;
+
+/** The CUDA 13 libraries the npm-registry provider needs at run time (onnx-runtime.md addendum). */
+export const CUDA_LIBRARIES = [
+  'libcudart.so.13',
+  'libcublas.so.13',
+  'libcublasLt.so.13',
+  'libcurand.so.10',
+  'libcudnn.so.9',
+] as const;
+
+/** What to do when the CUDA provider cannot be loaded; every CUDA error message ends with it. */
+export const CUDA_INSTALL_HINT =
+  'install the CUDA provider with `npm run setup:cuda` (ONNX Runtime 1.29.0 for CUDA 13; needs CUDA 13 ' +
+  'cublas/cudart/curand and cuDNN 9 on LD_LIBRARY_PATH), or reinstall onnxruntime-node with internet ' +
+  'access and `--onnxruntime-node-install=cuda12` for the NuGet CUDA 12 build; `flux-serve doctor` ' +
+  'shows what is missing';
+
+/** The folder onnxruntime-node loads `onnxruntime_binding.node`, `libonnxruntime.so.1` and the providers from. */
+export function ortBinaryDir(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = dirname(require.resolve('onnxruntime-node/package.json'));
+  return join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+}

@@ -1,0 +1,82 @@
+/**
+ * Execution-provider choice and session options (onnx-runtime.md §5.6). This machine has no CUDA
+ * provider, so asking for CUDA shows the failure path: a clear error with the install command, and
+ * the CPU fallback that only small (tiny) models get.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { loadFluxModel } from '../../src/runtime/flux-model.js';
+import { parseProvider, providerChoice } from '../../src/runtime/provider.js';
+import { loadSession, sessionOptions } from '../../src/runtime/session.js';
+import { buildTinyModel } from '../support/tiny-model.js';
+import { expectFluxError } from '../weights/fixtures.js';
+
+const log = createLogger('silent');
+let root: string;
+let modelDir: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'flux-session-'));
+  modelDir = await buildTinyModel(root, 'tiny', 5);
+});
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+describe('provider', () => {
+  it('parses cpu, cuda and cuda:N', () => {
+    expect(parseProvider('CPU')).toBe('cpu');
+    expect(providerChoice(parseProvider('cuda'))).toEqual({ name: 'cuda', deviceId: 0 });
+    expect(providerChoice(parseProvider('cuda:3'))).toEqual({ name: 'cuda', deviceId: 3 });
+    expect(() => parseProvider('rocm')).toThrow(/expected cpu, cuda or cuda:N/);
+  });
+
+  it('comes from FLUX_SERVE_PROVIDER and FLUX_SERVE_DEVICE', () => {
+    expect(loadConfig({}).provider).toBe('cpu');
+    expect(loadConfig({ FLUX_SERVE_PROVIDER: 'cuda:2' }).provider).toBe('cuda:2');
+    expect(loadConfig({ FLUX_SERVE_PROVIDER: 'cuda', FLUX_SERVE_DEVICE: '1' }).provider).toBe('cuda:1');
+    expect(() => loadConfig({ FLUX_SERVE_DEVICE: '1' })).toThrow(/needs FLUX_SERVE_PROVIDER=cuda/);
+  });
+});
+
+describe('sessionOptions', () => {
+  it('keeps weights mmapped on the CPU and in the device allocator on CUDA', () => {
+    expect(sessionOptions({ provider: 'cpu' })).toMatchObject({
+      executionProviders: ['cpu'],
+      extra: { session: { disable_prepacking: '1' } },
+    });
+    const cuda = sessionOptions({ provider: 'cuda:1', strictPlacement: true, logPlacement: true });
+    expect(cuda.executionProviders).toEqual([{ name: 'cuda', deviceId: 1 }, 'cpu']);
+    expect(cuda.extra).toEqual({
+      session: {
+        disable_prepacking: '1',
+        use_device_allocator_for_initializers: '1',
+        disable_cpu_ep_fallback: '1',
+      },
+    });
+    expect(cuda.logSeverityLevel).toBe(0);
+  });
+});
+
+describe('CUDA without its provider libraries (this machine)', () => {
+  it('fails with the install command, never silently on the CPU', async () => {
+    await expectFluxError(
+      loadSession(join(modelDir, 'clip.onnx'), { provider: 'cuda', log }),
+      'FLUX_ERR_RUNTIME',
+      /CUDA execution provider is not installed.*npm run setup:cuda.*flux-serve doctor/,
+    );
+  });
+
+  it('lets a tiny model fall back to the CPU, and a caller forbid it', async () => {
+    const model = await loadFluxModel(modelDir, { provider: 'cuda:0', log });
+    expect(model.provider).toBe('cpu');
+    await model.release();
+    await expectFluxError(
+      loadFluxModel(modelDir, { provider: 'cuda:0', log, cpuFallback: false }),
+      'FLUX_ERR_RUNTIME',
+      /npm run setup:cuda/,
+    );
+  });
+});
