@@ -1,0 +1,223 @@
+/**
+ * @module bench/task-client
+ * One benchmark request against a WaveSpeed-compatible endpoint (the hosted API or flux-serve),
+ * timed, with the retry rules of the official SDKs (wavespeed npm 0.3.2 `dist/api/client.js`,
+ * mirrored by the Python SDK):
+ * - the submit POST is sent once and never retried (the task may already exist);
+ * - a result GET is retried up to `maxConnectionRetries` times on a connection error, a request
+ *   timeout or HTTP 429/500/502/503/504, after `retryInterval × attempt` seconds;
+ * - the whole task (submit + wait) is retried up to `maxRetries` times (default 0) when its result
+ *   GETs ran out of retries on a connection error, a 5xx or a 429 — never after a failed submission,
+ *   a failed task, or the task's own time limit (the SDK's "timed out" message matches none of its
+ *   retry words).
+ * Failures are sorted into kinds (`submit_http_400`, `poll_connection`, `task_failed`, `timeout`…).
+ */
+
+/** HTTP statuses of a result GET worth another try (the SDKs' RETRYABLE_STATUS_CODES). */
+const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
+
+export interface Endpoint {
+  /** e.g. `https://api.wavespeed.ai` or `http://127.0.0.1:8080`. */
+  readonly base: string;
+  readonly key?: string;
+  /** Hosted model id, e.g. `wavespeed-ai/flux-schnell-lora`. */
+  readonly model: string;
+}
+
+export interface RetryRules {
+  /** Task-level retries (SDK `maxRetries`, default 0). */
+  readonly maxRetries: number;
+  /** Result-GET retries (SDK `maxConnectionRetries`, default 5). */
+  readonly maxConnectionRetries: number;
+  /** Base delay between retries, ms (SDK `retryInterval` 1 s); try n waits n × this. */
+  readonly retryIntervalMs: number;
+  /** One HTTP request's limit, ms (SDK `connectionTimeout` 10 s for GETs). */
+  readonly requestTimeoutMs: number;
+  /** Longest wait for a task to finish, ms (the SDK's `timeout`). */
+  readonly taskTimeoutMs: number;
+  readonly pollIntervalMs: number;
+}
+
+export const SDK_RETRY_RULES: RetryRules = {
+  maxRetries: 0,
+  maxConnectionRetries: 5,
+  retryIntervalMs: 1000,
+  requestTimeoutMs: 10_000,
+  taskTimeoutMs: 300_000,
+  pollIntervalMs: 250,
+};
+
+export interface TaskRun {
+  readonly ok: boolean;
+  /** Failure kind, e.g. `submit_http_429`; undefined when ok. */
+  readonly failure?: string;
+  readonly error?: string;
+  readonly taskId?: string;
+  /** Submit POST round trip of the last attempt, ms. */
+  readonly submitMs?: number;
+  /** From the first POST to seeing the task final, ms (what a client waits, retries included). */
+  readonly endToEndMs?: number;
+  /** The task's own `timings.queue` / `timings.inference`, ms, where the endpoint reports them. */
+  readonly queueMs?: number;
+  readonly inferenceMs?: number;
+  readonly outputs: readonly string[];
+  /** Result GETs and task attempts retried. */
+  readonly retries: number;
+}
+
+/** A failed step, with its kind and whether the SDK rules retry the task after it. */
+class StepError extends Error {
+  constructor(
+    readonly kind: string,
+    message: string,
+    readonly retryable: boolean,
+    readonly taskId?: string,
+  ) {
+    super(message);
+    this.name = 'StepError';
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function headers(e: Endpoint): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    ...(e.key ? { authorization: `Bearer ${e.key}` } : {}),
+  };
+}
+
+const trimBase = (base: string) => base.replace(/\/+$/, '');
+
+async function fetchJson(
+  url: string,
+  init: RequestInit,
+  timeoutMs: number,
+): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON (a proxy's error page): keep the text for the message.
+  }
+  return { status: res.status, body };
+}
+
+interface TaskData {
+  readonly id?: string;
+  readonly status?: string;
+  readonly outputs?: string[];
+  readonly error?: string;
+  readonly timings?: Record<string, number>;
+}
+
+const dataOf = (body: unknown): TaskData => ((body as { data?: TaskData } | null)?.data ?? {}) as TaskData;
+
+const short = (body: unknown) => (typeof body === 'string' ? body : JSON.stringify(body)).slice(0, 300);
+
+async function submit(e: Endpoint, input: Record<string, unknown>, r: RetryRules): Promise<string> {
+  let res: { status: number; body: unknown };
+  try {
+    res = await fetchJson(
+      `${trimBase(e.base)}/api/v3/${e.model}`,
+      { method: 'POST', headers: headers(e), body: JSON.stringify(input) },
+      r.taskTimeoutMs,
+    );
+  } catch (err) {
+    throw new StepError('submit_connection', `submit: ${(err as Error).message}`, false);
+  }
+  if (res.status < 200 || res.status >= 300)
+    throw new StepError(`submit_http_${res.status}`, `submit: HTTP ${res.status}: ${short(res.body)}`, false);
+  const id = dataOf(res.body).id;
+  if (!id) throw new StepError('submit_no_id', `submit: no task id in ${short(res.body)}`, false);
+  return id;
+}
+
+/** One result GET with the SDK's connection retries; counts retries into `tally`. */
+async function result(e: Endpoint, id: string, r: RetryRules, tally: { retries: number }): Promise<TaskData> {
+  const url = `${trimBase(e.base)}/api/v3/predictions/${encodeURIComponent(id)}/result`;
+  for (let attempt = 0; ; attempt++) {
+    let failure: StepError;
+    try {
+      const res = await fetchJson(url, { method: 'GET', headers: headers(e) }, r.requestTimeoutMs);
+      if (res.status >= 200 && res.status < 300) return dataOf(res.body);
+      failure = new StepError(
+        `poll_http_${res.status}`,
+        `result: HTTP ${res.status}: ${short(res.body)}`,
+        RETRYABLE_STATUS.has(res.status) || res.status >= 500,
+        id,
+      );
+      if (!RETRYABLE_STATUS.has(res.status)) throw failure;
+    } catch (err) {
+      if (err instanceof StepError) throw err;
+      failure = new StepError('poll_connection', `result: ${(err as Error).message}`, true, id);
+    }
+    if (attempt >= r.maxConnectionRetries) throw failure;
+    tally.retries++;
+    await sleep(r.retryIntervalMs * (attempt + 1));
+  }
+}
+
+/** The SDKs treat these as final failures (`TERMINAL_FAILURE_STATUSES`). */
+const FAILED = new Set(['failed', 'cancelled', 'timeout', 'deleted']);
+
+async function attempt(
+  e: Endpoint,
+  input: Record<string, unknown>,
+  r: RetryRules,
+  tally: { retries: number },
+): Promise<{ data: TaskData; submitMs: number; id: string }> {
+  const started = performance.now();
+  const id = await submit(e, input, r);
+  const submitMs = performance.now() - started;
+  for (;;) {
+    const data = await result(e, id, r, tally);
+    if (data.status === 'completed') return { data, submitMs, id };
+    if (data.status && FAILED.has(data.status))
+      throw new StepError('task_failed', `task ${id} ${data.status}: ${data.error ?? ''}`, false, id);
+    if (performance.now() - started >= r.taskTimeoutMs)
+      throw new StepError('timeout', `task ${id} not final after ${r.taskTimeoutMs} ms`, false, id);
+    await sleep(r.pollIntervalMs);
+  }
+}
+
+/**
+ * Submits `input` and waits for the task, under the SDK retry rules; never throws.
+ * @example const run = await runTask({ base: 'http://127.0.0.1:8080', model: 'wavespeed-ai/flux-schnell-lora' }, { prompt: 'a cat' }, SDK_RETRY_RULES);
+ */
+export async function runTask(e: Endpoint, input: Record<string, unknown>, r: RetryRules): Promise<TaskRun> {
+  const started = performance.now();
+  const tally = { retries: 0 };
+  for (let n = 0; ; n++) {
+    try {
+      const { data, submitMs, id } = await attempt(e, input, r, tally);
+      const t = data.timings ?? {};
+      return {
+        ok: true,
+        taskId: id,
+        submitMs,
+        endToEndMs: performance.now() - started,
+        ...(typeof t.queue === 'number' && { queueMs: t.queue }),
+        ...(typeof t.inference === 'number' && { inferenceMs: t.inference }),
+        outputs: data.outputs ?? [],
+        retries: tally.retries,
+      };
+    } catch (err) {
+      const step =
+        err instanceof StepError ? err : new StepError('client_error', (err as Error).message, false);
+      if (!step.retryable || n >= r.maxRetries)
+        return {
+          ok: false,
+          failure: step.kind,
+          error: step.message,
+          ...(step.taskId && { taskId: step.taskId }),
+          outputs: [],
+          retries: tally.retries,
+        };
+      tally.retries++;
+      await sleep(r.retryIntervalMs * (n + 1));
+    }
+  }
+}
