@@ -78,6 +78,14 @@ export const errors = {
   LORA: define('FLUX_ERR_LORA', 400, (name: string, why: string) => `LoRA ${name}: ${why}`),
   /** The runtime cannot run the model as asked (CUDA provider missing, GPU out of memory). */
   RUNTIME: define('FLUX_ERR_RUNTIME', 500, (why: string) => why),
+  /** The task store (Redis, in scale-out mode) does not answer; the detail is in `cause` and the log. */
+  STORE_UNAVAILABLE: (why: string, options?: ErrorOptions) =>
+    new FluxServeError(
+      'FLUX_ERR_STORE_UNAVAILABLE',
+      503,
+      'the task queue is unavailable; retry later',
+      options ?? { cause: new Error(why) },
+    ),
   /** A command-line invocation is wrong. */
   USAGE: define('FLUX_ERR_USAGE', 400, (why: string) => why),
 } as const;

@@ -4,7 +4,7 @@
  * server's settings, and the one way to check a request's key.
  */
 import type { FastifyRequest } from 'fastify';
-import type { Dispatcher } from '../jobs/dispatcher.js';
+import type { TaskControl } from '../jobs/dispatcher.js';
 import type { LocalMediaStore } from '../jobs/media-store.js';
 import type { LocalOutputStore } from '../jobs/output-store.js';
 import type { TaskStore } from '../jobs/task.js';
@@ -17,7 +17,8 @@ export interface AppOptions {
   readonly store: TaskStore;
   readonly outputs: LocalOutputStore;
   readonly media: LocalMediaStore;
-  readonly dispatcher: Dispatcher;
+  /** The local Dispatcher, or the Redis relay of every worker's (scale-out). */
+  readonly dispatcher: TaskControl;
   readonly keys: readonly ApiKey[];
   /** Absolute base for output URLs, e.g. `http://127.0.0.1:8080`. */
   readonly publicBaseUrl: string;

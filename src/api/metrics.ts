@@ -14,7 +14,7 @@ const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120];
 const STAGES = ['queue', 'lora_load', 'text', 'denoise', 'decode', 'inference', 'total'] as const;
 
 export interface MetricsSources {
-  readonly queueDepth: () => number;
+  readonly queueDepth: () => Promise<number>;
   readonly workerReady: () => boolean;
 }
 
@@ -43,8 +43,8 @@ export class ServerMetrics {
       name: 'flux_serve_queue_depth',
       help: 'Tasks waiting in the queue (status created)',
       registers,
-      collect() {
-        this.set(sources.queueDepth());
+      async collect() {
+        this.set(await sources.queueDepth());
       },
     });
     new Gauge({

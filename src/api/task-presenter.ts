@@ -44,7 +44,7 @@ export function taskPresenter(o: TaskPresenterOptions): TaskPresenter {
         )
       : undefined;
     const progress = o.progress(task.id);
-    const position = o.store.queuePosition(task.id);
+    const position = await o.store.queuePosition(task.id);
     return taskData(task, {
       publicBaseUrl: o.publicBaseUrl,
       outputUrl: (name) => `/outputs/${name}`,

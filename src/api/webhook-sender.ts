@@ -30,6 +30,8 @@ export interface WebhookSenderOptions {
 
 /** Deliveries sent at once; a slow receiver must not hold up the others forever. */
 const BATCH = 8;
+/** Wait before reading the store again after it failed, ms. */
+const STORE_RETRY_MS = 5_000;
 
 export class WebhookSender {
   private running = false;
@@ -60,12 +62,19 @@ export class WebhookSender {
 
   private async run(): Promise<void> {
     while (this.running) {
-      const due = this.o.store.dueWebhooks(this.now(), BATCH);
-      if (due.length > 0) {
-        await Promise.all(due.map((d) => this.deliver(d)));
-        continue;
+      let next: number | undefined;
+      try {
+        const due = await this.o.store.dueWebhooks(this.now(), BATCH);
+        if (due.length > 0) {
+          await Promise.all(due.map((d) => this.deliver(d)));
+          continue;
+        }
+        next = await this.o.store.nextWebhookAt();
+      } catch (err) {
+        // A store that cannot answer (Redis unreachable): leases keep what was handed out; look again later.
+        this.o.log.error({ err }, 'webhook sender cannot read the task store; will retry');
+        next = this.now() + STORE_RETRY_MS;
       }
-      const next = this.o.store.nextWebhookAt();
       await new Promise<void>((resolve) => {
         // Timers past 2^31 ms fire at once; waking every minute at most also bounds clock drift.
         const timer = setTimeout(resolve, next === undefined ? 60_000 : Math.min(60_000, next - this.now()));
@@ -80,7 +89,7 @@ export class WebhookSender {
 
   private async deliver(d: DueWebhook): Promise<void> {
     const log = this.o.log.child({ taskId: d.taskId });
-    const task = this.o.store.get(d.taskId);
+    const task = await this.o.store.get(d.taskId);
     if (!task) return this.o.store.recordWebhookAttempt(d.taskId, { delivered: true });
     let error: string;
     try {
@@ -92,7 +101,7 @@ export class WebhookSender {
         ...(this.o.lookup ? { lookup: this.o.lookup } : {}),
       });
       if (status >= 200 && status < 300) {
-        this.o.store.recordWebhookAttempt(d.taskId, { delivered: true });
+        await this.o.store.recordWebhookAttempt(d.taskId, { delivered: true });
         log.info({ attempt: d.attempts + 1, status }, 'webhook delivered');
         return;
       }
@@ -102,7 +111,7 @@ export class WebhookSender {
     }
     const delay = this.o.retryDelaysMs[d.attempts];
     const retryAt = delay === undefined ? null : this.now() + delay;
-    this.o.store.recordWebhookAttempt(d.taskId, { delivered: false, error, retryAt });
+    await this.o.store.recordWebhookAttempt(d.taskId, { delivered: false, error, retryAt });
     if (retryAt === null) log.error({ attempts: d.attempts + 1, error }, 'webhook delivery given up');
     else
       log.warn({ attempt: d.attempts + 1, error, retryInMs: delay }, 'webhook delivery failed; will retry');

@@ -55,7 +55,7 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
         maxQueued: config.maxQueued,
         ...(keys.length > 0 ? { maxActivePerOwner: config.maxTasksPerKey } : {}),
       });
-      const recovered = store.recoverInterrupted(config.maxAttempts);
+      const recovered = await store.recoverInterrupted(config.maxAttempts);
       if (recovered.requeued.length + recovered.failed.length > 0)
         log.warn(recovered, 'tasks interrupted by the last stop');
       const outputs = new LocalOutputStore(join(config.home, 'outputs'));
@@ -131,7 +131,7 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
         await webhooks.stop();
         await dispatcher.stop();
         await worker.close();
-        store.close();
+        await store.close();
         process.exit(0);
       };
       process.once('SIGINT', shutdown);

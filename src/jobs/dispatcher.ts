@@ -48,6 +48,8 @@ export interface DispatcherOptions {
   readonly log: Logger;
   /** Required for requests with LoRAs; without it they fail with a clear error. */
   readonly resolveLoras?: LoraResolver;
+  /** With nothing to claim, look again after this long even if not notified, ms (default: only when notified). */
+  readonly pollMs?: number;
 }
 
 function retryable(error: unknown): boolean {
@@ -58,13 +60,31 @@ function retryable(error: unknown): boolean {
  * `finished`: a task reached `completed` or `failed`. `changed`: something a watcher of task `id`
  * may show changed (it started, stepped or finished; a start also moves everyone's queue position).
  */
-interface DispatcherEvents {
+export interface DispatcherEvents {
   finished: [Task];
   changed: [id: string];
   loraCache: [hits: number, misses: number];
 }
 
-export class Dispatcher extends EventEmitter<DispatcherEvents> {
+/**
+ * What the API needs of the machinery that runs tasks: its events, live progress, a nudge after a
+ * submit, and cancel. The Dispatcher is one (embedded mode); `jobs/redis-task-events` is the other,
+ * relaying the dispatchers of every worker host over Redis pub/sub (scale-out mode).
+ */
+export interface TaskControl {
+  on<K extends keyof DispatcherEvents>(event: K, listener: (...args: DispatcherEvents[K]) => void): unknown;
+  off<K extends keyof DispatcherEvents>(event: K, listener: (...args: DispatcherEvents[K]) => void): unknown;
+  progress(id: string): { step: number; total: number } | undefined;
+  notify(): void;
+  /**
+   * Cancels a task (api.md extension): a queued one fails at once with `cancelled`; a running one
+   * is stopped at its next step and then fails the same way. Resolves to the task as it is now.
+   * @throws FLUX_ERR_TASK_NOT_FOUND, or FLUX_ERR_TASK_STATE (409) for a finished task
+   */
+  cancel(id: string): Promise<Task>;
+}
+
+export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskControl {
   private readonly progressById = new Map<string, { step: number; total: number }>();
   private current: { readonly id: string; readonly abort: AbortController } | undefined;
   private wake: (() => void) | undefined;
@@ -96,25 +116,25 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.wake?.();
   }
 
-  /**
-   * Cancels a task (api.md extension): a queued one fails at once with `cancelled`; a running one
-   * is stopped at its next step and then fails the same way. Returns the task as it is now.
-   * @throws FLUX_ERR_TASK_NOT_FOUND, or FLUX_ERR_TASK_STATE (409) for a finished task
-   */
-  cancel(id: string): Task {
-    const task = this.store.get(id);
+  /** TaskControl.cancel, for the task this dispatcher runs. */
+  async cancel(id: string): Promise<Task> {
+    const task = await this.store.get(id);
     if (!task) throw errors.TASK_NOT_FOUND(id);
     if (task.status === 'created') {
-      const failed = this.store.fail(id, errors.CANCELLED().message);
+      const failed = await this.store.fail(id, errors.CANCELLED().message);
       this.options.log.info({ taskId: id }, 'task cancelled while queued');
       this.finish(failed);
       return failed;
     }
-    if (task.status === 'processing' && this.current?.id === id) {
-      this.current.abort.abort(errors.CANCELLED());
-      return task;
-    }
+    if (task.status === 'processing' && this.abortRunning(id)) return task;
     throw errors.TASK_STATE(id, task.status, 'cancelled');
+  }
+
+  /** Stops task `id` at its next step if this dispatcher runs it; false when it does not. */
+  abortRunning(id: string): boolean {
+    if (this.current?.id !== id) return false;
+    this.current.abort.abort(errors.CANCELLED());
+    return true;
   }
 
   private async localLoras(
@@ -140,15 +160,35 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
   private async run(): Promise<void> {
     while (this.running) {
-      const task = this.store.claimNext();
+      const task = await this.claim();
       if (!task) {
         await new Promise<void>((resolve) => {
-          this.wake = resolve;
+          // A shared queue (Redis) gets tasks from other hosts: look again now and then.
+          const timer = this.options.pollMs ? setTimeout(resolve, this.options.pollMs) : undefined;
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
         });
         this.wake = undefined;
         continue;
       }
-      await this.execute(task);
+      // A task the store refused to finish (it was finished elsewhere: a worker that lost its lock
+      // and had the task run again on another host) must not stop the loop.
+      await this.execute(task).catch((err) =>
+        this.options.log.error({ err, taskId: task.id }, 'task outcome not recorded'),
+      );
+    }
+  }
+
+  /** The next task, or none; a store that cannot answer (Redis unreachable) is retried by the poll. */
+  private async claim(): Promise<Task | undefined> {
+    try {
+      return await this.store.claimNext();
+    } catch (err) {
+      this.options.log.error({ err }, 'cannot claim a task; will retry');
+      await new Promise((r) => setTimeout(r, this.options.pollMs ?? 1000));
+      return undefined;
     }
   }
 
@@ -177,7 +217,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         names.push(await this.outputs.write(task.id, i, bytes, ext));
       const t = result.timings;
       if (result.loraCache) this.emit('loraCache', result.loraCache.hits, result.loraCache.misses);
-      const done = this.store.complete(task.id, {
+      const done = await this.store.complete(task.id, {
         outputs: names,
         // One entry per output, as the hosted API answers: false when nothing was checked.
         hasNsfwContents: names.map((_, i) => result.hasNsfwContents?.[i] ?? false),
@@ -198,19 +238,19 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       this.finish(done);
     } catch (error) {
       if (abort.signal.aborted) {
-        const cancelled = this.store.fail(task.id, errors.CANCELLED().message);
+        const cancelled = await this.store.fail(task.id, errors.CANCELLED().message);
         log.info('task cancelled while running');
         this.finish(cancelled);
       } else if (retryable(error)) {
-        const { requeued, failed } = this.store.recoverInterrupted(this.options.maxAttempts);
+        const { requeued, failed } = await this.store.recoverInterrupted(this.options.maxAttempts);
         log.warn({ err: error, requeued, failed }, 'worker lost the task');
         for (const id of failed) {
-          const t = this.store.get(id);
+          const t = await this.store.get(id);
           if (t) this.finish(t);
         }
         for (const id of requeued) this.emit('changed', id);
       } else {
-        const failed = this.store.fail(task.id, (error as Error).message);
+        const failed = await this.store.fail(task.id, (error as Error).message);
         log.warn({ err: error }, 'task failed');
         this.finish(failed);
       }

@@ -23,7 +23,7 @@ export interface RetentionOptions {
 export async function purgeExpired(o: RetentionOptions): Promise<{ outputs: number; uploads: number }> {
   if (o.retentionMs <= 0) return { outputs: 0, uploads: 0 };
   const cutoff = (o.now ?? Date.now)() - o.retentionMs;
-  const names = o.store.purgeFinishedBefore(cutoff);
+  const names = await o.store.purgeFinishedBefore(cutoff);
   await o.outputs.remove(names);
   const uploads = await o.media.removeOlderThan(cutoff);
   if (names.length + uploads > 0)

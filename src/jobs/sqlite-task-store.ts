@@ -16,6 +16,7 @@ import type {
   TaskStore,
   WebhookAttempt,
 } from './task.js';
+import { WEBHOOK_LEASE_MS } from './task.js';
 import { openTaskDatabase } from './task-database.js';
 import { newTaskParams, rowToTask, type TaskRow } from './task-row.js';
 
@@ -75,6 +76,7 @@ const SQL = {
   webhookFailed: `UPDATE webhooks SET attempts = attempts + 1, next_at = @retryAt, last_error = @error
                   WHERE task_id = @id`,
   nextWebhook: 'SELECT MIN(next_at) FROM webhooks WHERE next_at IS NOT NULL',
+  leaseWebhook: 'UPDATE webhooks SET next_at = ? WHERE task_id = ?',
 } as const;
 
 /**
@@ -82,8 +84,8 @@ const SQL = {
  * store for tests.
  * @example
  * const store = openSqliteTaskStore('data/tasks.db', { maxQueued: 100 });
- * const task = store.create({ model: 'wavespeed-ai/flux-schnell', request, input: body, owner: null, webhook: null });
- * const next = store.claimNext(); // the oldest created task, now processing
+ * const task = await store.create({ model: 'wavespeed-ai/flux-schnell', request, input: body, owner: null, webhook: null });
+ * const next = await store.claimNext(); // the oldest created task, now processing
  */
 export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOptions): TaskStore {
   const now = options.now ?? Date.now;
@@ -114,6 +116,7 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
   const webhookDelivered = db.prepare<Record<string, unknown>, void>(SQL.webhookDelivered);
   const webhookFailed = db.prepare<Record<string, unknown>, void>(SQL.webhookFailed);
   const nextWebhook = db.prepare<[], number | null>(SQL.nextWebhook).pluck();
+  const leaseWebhook = db.prepare<[number, string], void>(SQL.leaseWebhook);
 
   /** A guarded update matched nothing: say whether the task is missing or in the wrong state. */
   function refuse(id: string, to: TaskStatus): never {
@@ -171,6 +174,13 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
     return { total, items: items.map(rowToTask) };
   });
 
+  // Hands out due deliveries and leases them in one transaction (TaskStore.dueWebhooks).
+  const dueTx = db.transaction((at: number, limit: number) => {
+    const due = dueWebhooks.all(at, limit);
+    for (const d of due) leaseWebhook.run(at + WEBHOOK_LEASE_MS, d.taskId);
+    return due;
+  });
+
   const purgeTx = db.transaction((cutoffMs: number) =>
     purge.all(cutoffMs).flatMap((r) => {
       purgeWebhook.run(r.id);
@@ -178,17 +188,19 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
     }),
   );
 
+  // The store's methods are async to share one interface with the Redis store; SQLite answers at
+  // once, and a throw inside an async arrow becomes the rejection callers await.
   return {
-    create: (task) => createTx.immediate(task),
-    get: (id) => {
+    create: async (task) => createTx.immediate(task),
+    get: async (id) => {
       const row = getRow.get(id);
       return row ? rowToTask(row) : undefined;
     },
-    claimNext: () => {
+    claimNext: async () => {
       const row = claim.get({ now: now() });
       return row ? rowToTask(row) : undefined;
     },
-    complete: (id, work: CompletedWork) =>
+    complete: async (id, work: CompletedWork) =>
       transition(
         'completed',
         () =>
@@ -203,20 +215,22 @@ export function openSqliteTaskStore(path: string, options: SqliteTaskStoreOption
           }),
         id,
       ),
-    fail: (id, error) => transition('failed', () => fail.get({ id, error, now: now() }), id),
+    fail: async (id, error) => transition('failed', () => fail.get({ id, error, now: now() }), id),
     // Unknown ids are "not queued" too: the contract has no error here, and callers look up first.
-    queuePosition: (id) => position.get(id) ?? 0,
-    queueLength: () => queueLength.get() ?? 0,
+    queuePosition: async (id) => position.get(id) ?? 0,
+    queueLength: async () => queueLength.get() ?? 0,
     // Meant for start-up, before any worker claims: a task `processing` then has no live owner.
-    recoverInterrupted: (maxAttempts) => recoverTx.immediate(maxAttempts),
-    history: (q) => historyTx(q),
-    purgeFinishedBefore: (cutoffMs) => purgeTx.immediate(cutoffMs),
-    dueWebhooks: (at, limit) => dueWebhooks.all(at, limit),
-    recordWebhookAttempt: (id, attempt: WebhookAttempt) => {
+    recoverInterrupted: async (maxAttempts) => recoverTx.immediate(maxAttempts),
+    history: async (q) => historyTx(q),
+    purgeFinishedBefore: async (cutoffMs) => purgeTx.immediate(cutoffMs),
+    dueWebhooks: async (at, limit) => dueTx.immediate(at, limit),
+    recordWebhookAttempt: async (id, attempt: WebhookAttempt) => {
       if (attempt.delivered) webhookDelivered.run({ id, now: now() });
       else webhookFailed.run({ id, retryAt: attempt.retryAt, error: attempt.error });
     },
-    nextWebhookAt: () => nextWebhook.get() ?? undefined,
-    close: () => db.close(),
+    nextWebhookAt: async () => nextWebhook.get() ?? undefined,
+    close: async () => {
+      db.close();
+    },
   };
 }

@@ -71,6 +71,9 @@ export interface HistoryQuery {
   readonly owner?: string;
 }
 
+/** How long a delivery handed out by `dueWebhooks` stays reserved to its sender, ms (> its try's deadline). */
+export const WEBHOOK_LEASE_MS = 120_000;
+
 /** A webhook delivery that is due: the finished task and how many tries it has had. */
 export interface DueWebhook {
   readonly taskId: string;
@@ -83,33 +86,45 @@ export type WebhookAttempt =
   | { readonly delivered: true }
   | { readonly delivered: false; readonly error: string; readonly retryAt: number | null };
 
-/** Durable task records and the FIFO queue over them. */
+/**
+ * Durable task records and the FIFO queue over them. Every method is async: the embedded SQLite
+ * store answers at once, the Redis store (scale-out, several hosts) over the network.
+ */
 export interface TaskStore {
   /**
    * Inserts a `created` task; throws QUEUE_FULL (429) when `created` tasks reach the limit, and
    * KEY_BUSY (429) when its owner already has its limit of unfinished tasks.
    */
-  create(task: NewTask): Task;
-  get(id: string): Task | undefined;
+  create(task: NewTask): Promise<Task>;
+  get(id: string): Promise<Task | undefined>;
   /** Atomically moves the oldest `created` task to `processing` (attempts + 1) and returns it. */
-  claimNext(): Task | undefined;
+  claimNext(): Promise<Task | undefined>;
   /** Only from `processing`; outputs must already be in the output store. */
-  complete(id: string, work: CompletedWork): Task;
+  complete(id: string, work: CompletedWork): Promise<Task>;
   /** From `created` or `processing`. A task with a webhook gets a due delivery with either end. */
-  fail(id: string, error: string): Task;
+  fail(id: string, error: string): Promise<Task>;
   /** 1-based position among `created` tasks, 0 when not queued. */
-  queuePosition(id: string): number;
-  queueLength(): number;
-  /** Tasks left `processing` by a crash go back to `created`, or fail after `maxAttempts`. Returns their ids. */
-  recoverInterrupted(maxAttempts: number): { requeued: string[]; failed: string[] };
-  history(q: HistoryQuery): { total: number; items: Task[] };
+  queuePosition(id: string): Promise<number>;
+  queueLength(): Promise<number>;
+  /**
+   * Tasks left `processing` by a crash go back to `created` (their old place in the queue), or fail
+   * after `maxAttempts`; returns their ids. Which tasks count as interrupted: SQLite (one worker)
+   * every `processing` one; Redis those this handle claimed and did not finish, and those whose
+   * claimer stopped renewing its BullMQ lock (a worker host that died).
+   */
+  recoverInterrupted(maxAttempts: number): Promise<{ requeued: string[]; failed: string[] }>;
+  history(q: HistoryQuery): Promise<{ total: number; items: Task[] }>;
   /** Deletes finished tasks older than the cutoff; returns their output names for deletion. */
-  purgeFinishedBefore(cutoffMs: number): string[];
-  /** Webhook deliveries due at `now`, oldest first. */
-  dueWebhooks(now: number, limit: number): DueWebhook[];
+  purgeFinishedBefore(cutoffMs: number): Promise<string[]>;
+  /**
+   * Webhook deliveries due at `now`, oldest first. Each is leased to the caller: it is not due again
+   * for WEBHOOK_LEASE_MS unless a try is recorded, so several senders (API nodes) never send the same
+   * try twice, and one that dies mid-send leaves it due again once the lease runs out.
+   */
+  dueWebhooks(now: number, limit: number): Promise<DueWebhook[]>;
   /** Records one delivery try of a task's webhook. */
-  recordWebhookAttempt(taskId: string, attempt: WebhookAttempt): void;
+  recordWebhookAttempt(taskId: string, attempt: WebhookAttempt): Promise<void>;
   /** The earliest time a pending delivery is due, if any (so a sender can sleep until then). */
-  nextWebhookAt(): number | undefined;
-  close(): void;
+  nextWebhookAt(): Promise<number | undefined>;
+  close(): Promise<void>;
 }

@@ -12,14 +12,14 @@ process.stdout.write('ready\n');
 await once(process.stdin, 'data');
 const pause = new Int32Array(new SharedArrayBuffer(4));
 const ids: string[] = [];
-for (let task = store.claimNext(); task; task = store.claimNext()) {
+for (let task = await store.claimNext(); task; task = await store.claimNext()) {
   ids.push(task.id);
   // A moment of "work" between claims, as a real worker has: a loop that re-takes the write lock
   // the instant it commits starves the other process's busy handler, and the test would then
   // only ever see one process claiming.
   Atomics.wait(pause, 0, 0, 1);
-  store.complete(task.id, { outputs: [], hasNsfwContents: [], seed: 1, timings: {} });
+  await store.complete(task.id, { outputs: [], hasNsfwContents: [], seed: 1, timings: {} });
 }
-store.close();
+await store.close();
 process.stdout.write(`${JSON.stringify(ids)}\n`);
 process.stdin.destroy();

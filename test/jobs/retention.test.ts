@@ -30,16 +30,16 @@ beforeEach(async () => {
   media = new LocalMediaStore(join(root, 'media'));
 });
 afterEach(async () => {
-  store.close();
+  await store.close();
   await rm(root, { recursive: true, force: true });
 });
 
 async function completedAt(ms: number): Promise<{ id: string; file: string }> {
   clock.set(ms);
-  const { id } = store.create(newTask());
-  store.claimNext();
+  const { id } = await store.create(newTask());
+  await store.claimNext();
   const file = await outputs.write(id, 0, Buffer.from('jpeg bytes'), 'jpeg');
-  store.complete(id, work([file]));
+  await store.complete(id, work([file]));
   return { id, file };
 }
 
@@ -48,7 +48,7 @@ describe('purgeExpired', () => {
     const old = await completedAt(1 * DAY);
     const recent = await completedAt(9 * DAY);
     clock.set(2 * DAY);
-    const queued = store.create(newTask());
+    const queued = await store.create(newTask());
     const png = await sharp({ create: { width: 2, height: 2, channels: 3, background: '#000' } })
       .png()
       .toBuffer();
@@ -61,11 +61,11 @@ describe('purgeExpired', () => {
       outputs: 1,
       uploads: 1,
     });
-    expect(store.get(old.id)).toBeUndefined();
+    expect(await store.get(old.id)).toBeUndefined();
     expect(existsSync(outputs.path(old.file))).toBe(false);
-    expect(store.get(recent.id)?.status).toBe('completed');
+    expect((await store.get(recent.id))?.status).toBe('completed');
     expect(existsSync(outputs.path(recent.file))).toBe(true);
-    expect(store.get(queued.id)?.status).toBe('created');
+    expect((await store.get(queued.id))?.status).toBe('created');
     expect(existsSync(media.path(oldUpload.name) as string)).toBe(false);
     expect(existsSync(media.path(newUpload.name) as string)).toBe(true);
   });
@@ -77,6 +77,6 @@ describe('purgeExpired', () => {
       outputs: 0,
       uploads: 0,
     });
-    expect(store.get(old.id)).toBeDefined();
+    expect(await store.get(old.id)).toBeDefined();
   });
 });

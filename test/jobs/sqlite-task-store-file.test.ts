@@ -25,31 +25,31 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('on a file', () => {
-  it('keeps every task and field across close and reopen', () => {
+describe('on a file', async () => {
+  it('keeps every task and field across close and reopen', async () => {
     const a = openSqliteTaskStore(file, { maxQueued: 10 });
-    const done = a.create(newTask({ owner: 'k', webhook: 'https://example.com/h' }));
-    const failed = a.create(newTask());
-    const queued = a.create(newTask());
-    a.claimNext();
-    const completed = a.complete(done.id, work(['d-0.jpg']));
-    const failedTask = a.fail(failed.id, 'cancelled');
-    a.close();
+    const done = await a.create(newTask({ owner: 'k', webhook: 'https://example.com/h' }));
+    const failed = await a.create(newTask());
+    const queued = await a.create(newTask());
+    await a.claimNext();
+    const completed = await a.complete(done.id, work(['d-0.jpg']));
+    const failedTask = await a.fail(failed.id, 'cancelled');
+    await a.close();
 
     const b = openSqliteTaskStore(file, { maxQueued: 10 });
     try {
-      expect(b.get(done.id)).toEqual(completed);
-      expect(b.get(failed.id)).toEqual(failedTask);
-      expect(b.get(queued.id)).toEqual(queued);
-      expect(b.queueLength()).toBe(1);
-      expect(b.claimNext()?.id).toBe(queued.id);
+      expect(await b.get(done.id)).toEqual(completed);
+      expect(await b.get(failed.id)).toEqual(failedTask);
+      expect(await b.get(queued.id)).toEqual(queued);
+      expect(await b.queueLength()).toBe(1);
+      expect((await b.claimNext())?.id).toBe(queued.id);
     } finally {
-      b.close();
+      await b.close();
     }
   });
 
-  it('runs in WAL mode with full sync and records the schema version', () => {
-    openSqliteTaskStore(file, { maxQueued: 1 }).close();
+  it('runs in WAL mode with full sync and records the schema version', async () => {
+    await openSqliteTaskStore(file, { maxQueued: 1 }).close();
     const db = new Database(file, { readonly: true });
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
@@ -69,8 +69,8 @@ describe('on a file', () => {
     }
   });
 
-  it('refuses a file written by a newer schema', () => {
-    openSqliteTaskStore(file, { maxQueued: 1 }).close();
+  it('refuses a file written by a newer schema', async () => {
+    await openSqliteTaskStore(file, { maxQueued: 1 }).close();
     const db = new Database(file);
     db.pragma(`user_version = ${TASK_SCHEMA_VERSION + 1}`);
     db.close();
@@ -79,44 +79,46 @@ describe('on a file', () => {
     );
   });
 
-  it('recovers tasks a closed handle left processing', () => {
+  it('recovers tasks a closed handle left processing', async () => {
     const a = openSqliteTaskStore(file, { maxQueued: 10 });
-    const t = a.create(newTask());
-    a.claimNext();
-    a.close(); // the "crash"
+    const t = await a.create(newTask());
+    await a.claimNext();
+    await a.close(); // the "crash"
     const b = openSqliteTaskStore(file, { maxQueued: 10 });
     try {
-      expect(b.recoverInterrupted(3)).toEqual({ requeued: [t.id], failed: [] });
-      expect(b.claimNext()).toMatchObject({ id: t.id, attempts: 2 });
+      expect(await b.recoverInterrupted(3)).toEqual({ requeued: [t.id], failed: [] });
+      expect(await b.claimNext()).toMatchObject({ id: t.id, attempts: 2 });
     } finally {
-      b.close();
+      await b.close();
     }
   });
 });
 
-describe('concurrent handles', () => {
-  it('two handles claiming alternately never share a task', () => {
+describe('concurrent handles', async () => {
+  it('two handles claiming alternately never share a task', async () => {
     const a = openSqliteTaskStore(file, { maxQueued: 1000 });
     const b = openSqliteTaskStore(file, { maxQueued: 1000 });
     try {
-      const ids = Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).create(newTask()).id);
+      const ids = [] as string[];
+      for (let i = 0; i < 100; i++) ids.push((await (i % 2 ? a : b).create(newTask())).id);
       const got: string[] = [];
       for (let i = 0; ; i++) {
-        const t = (i % 2 ? a : b).claimNext();
+        const t = await (i % 2 ? a : b).claimNext();
         if (!t) break;
         got.push(t.id);
       }
       expect(got).toEqual(ids); // FIFO across handles, each exactly once
     } finally {
-      a.close();
-      b.close();
+      await a.close();
+      await b.close();
     }
   });
 
   it('two processes claiming in a loop never get the same task', async () => {
     const seed = openSqliteTaskStore(file, { maxQueued: 10_000 });
-    const ids = Array.from({ length: 400 }, () => seed.create(newTask()).id);
-    seed.close();
+    const ids = [] as string[];
+    for (let i = 0; i < 400; i++) ids.push((await seed.create(newTask())).id);
+    await seed.close();
     const script = join(import.meta.dirname, 'claim-loop.ts');
     const children = [0, 1].map(() => spawn(process.execPath, ['--import', 'tsx', script, file]));
     const outputs = children.map(async (child) => {

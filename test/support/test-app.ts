@@ -96,7 +96,7 @@ export async function startTestStack(
       for (const app of apps) await app.close();
       await dispatcher.stop();
       await thread.close();
-      store.close();
+      await store.close();
       await rm(root, { recursive: true, force: true });
     },
   };

@@ -24,7 +24,7 @@ export function eventRoutes(api: FastifyInstance, ctx: ApiContext): void {
     async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
       ctx.authorize(req);
       const { id } = req.params;
-      if (!ctx.store.get(id)) throw errors.TASK_NOT_FOUND(id);
+      if (!(await ctx.store.get(id))) throw errors.TASK_NOT_FOUND(id);
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, {
@@ -45,7 +45,7 @@ export function eventRoutes(api: FastifyInstance, ctx: ApiContext): void {
         raw.end();
       };
       const update = async () => {
-        const task = ctx.store.get(id);
+        const task = await ctx.store.get(id);
         if (!open) return;
         if (!task) return close(); // purged while watched
         const json = JSON.stringify(await ctx.present(task, { inlineBase64: false }));

@@ -17,7 +17,7 @@ const byId = { type: 'object', properties: { id: { type: 'string' } }, required:
 export function predictionRoutes(api: FastifyInstance, ctx: ApiContext): void {
   const result = async (req: ById) => {
     ctx.authorize(req);
-    const task = ctx.store.get(req.params.id);
+    const task = await ctx.store.get(req.params.id);
     if (!task) throw errors.TASK_NOT_FOUND(req.params.id);
     return ok(await ctx.present(task));
   };
@@ -36,7 +36,7 @@ export function predictionRoutes(api: FastifyInstance, ctx: ApiContext): void {
     },
     async (req: ById) => {
       ctx.authorize(req);
-      const task = ctx.dispatcher.cancel(req.params.id);
+      const task = await ctx.dispatcher.cancel(req.params.id);
       req.log.info({ taskId: task.id, status: task.status }, 'cancel requested');
       return ok(await ctx.present(task));
     },
@@ -54,7 +54,7 @@ export function predictionRoutes(api: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const owner = ctx.authorize(req);
       const query = parseHistoryQuery(req.body);
-      const { total, items } = ctx.store.history({ ...query, ...(owner !== null ? { owner } : {}) });
+      const { total, items } = await ctx.store.history({ ...query, ...(owner !== null ? { owner } : {}) });
       // Pages list outputs as URLs: re-reading every base64 image of a page would be megabytes.
       const data = await Promise.all(items.map((t) => ctx.present(t, { inlineBase64: false })));
       return ok({ page: query.page, page_size: query.pageSize, total, items: data });

@@ -17,7 +17,7 @@ export function serviceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     { schema: { summary: 'Readiness: the model is loaded', tags: ['service'] } },
     async (_req, reply) =>
       ctx.ready()
-        ? ok({ ready: true, queue: ctx.store.queueLength() })
+        ? ok({ ready: true, queue: await ctx.store.queueLength() })
         : reply.code(503).send(failure(503, 'model is loading')),
   );
   // Behind the keys when there are keys (Prometheus sends them with `authorization`): queue

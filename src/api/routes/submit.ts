@@ -59,7 +59,7 @@ export function submitRoutes(api: FastifyInstance, ctx: ApiContext): void {
       });
       const webhook = req.query.webhook;
       if (webhook !== undefined) parseFetchUrl('webhook', webhook);
-      const task = ctx.store.create({
+      const task = await ctx.store.create({
         model,
         request: body.enableSafetyChecker ? body.request : { ...body.request, safetyChecker: false },
         input: (req.body ?? {}) as Record<string, unknown>,
@@ -71,7 +71,7 @@ export function submitRoutes(api: FastifyInstance, ctx: ApiContext): void {
       if (!body.enableSyncMode) return ok(await ctx.present(task));
       const done = await finished(ctx, task.id, ctx.syncWaitMs);
       if (done) return ok(await ctx.present(done));
-      const current = await ctx.present(ctx.store.get(task.id) ?? task);
+      const current = await ctx.present((await ctx.store.get(task.id)) ?? task);
       // The hosted SDKs look for the timeout inside `data` (its `code`, or this wording in `error`
       // next to status processing) and then poll `urls.get` instead of failing the task.
       const error = `Sync mode timed out after ${ctx.syncWaitMs} ms; the task is still ${current.status}: poll urls.get`;
