@@ -32,6 +32,8 @@ export interface AppOptions {
   readonly maxLoras: number;
   /** Longest prompt, characters (default submit-schema's PROMPT_MAX_CHARS). */
   readonly maxPromptChars?: number;
+  /** The LoRA folder, listed by `GET /api/v3/loras` for the playground; none = empty list. */
+  readonly loraDir?: string;
   /** Largest uploaded image, bytes. */
   readonly maxUploadBytes: number;
   /** Shown as `GET /api/v3/webhook/secret`; deliveries are signed with it. */

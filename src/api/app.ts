@@ -17,6 +17,7 @@ import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { mediaRoutes } from './routes/media.js';
 import { openAiImageRoutes } from './routes/openai-images.js';
+import { loraListRoutes, playgroundRoutes } from './routes/playground.js';
 import { predictionRoutes } from './routes/predictions.js';
 import { apiServiceRoutes, serviceRoutes } from './routes/service.js';
 import { submitRoutes } from './routes/submit.js';
@@ -81,6 +82,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     predictionRoutes(api, ctx);
     eventRoutes(api, ctx);
     apiServiceRoutes(api, ctx);
+    loraListRoutes(api, ctx);
     await mediaRoutes(api, ctx);
   };
   await app.register(routes, { prefix: '/api/v3' });
@@ -88,5 +90,6 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   await app.register(openAiImageRoutes(ctx), { prefix: '/v1' });
   fileRoutes(app, ctx);
   serviceRoutes(app, ctx);
+  playgroundRoutes(app);
   return app;
 }

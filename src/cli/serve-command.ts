@@ -99,6 +99,7 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
         maxUploadBytes: config.maxImageBytes,
         maxLoras: config.maxLoras,
         maxPromptChars: config.maxPromptChars,
+        loraDir: config.loraDir,
         webhookSecret,
         warnings: safetyWarnings,
         ready: () => worker.ready,

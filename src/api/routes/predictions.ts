@@ -55,8 +55,11 @@ export function predictionRoutes(api: FastifyInstance, ctx: ApiContext): void {
       const owner = ctx.authorize(req);
       const query = parseHistoryQuery(req.body);
       const { total, items } = await ctx.store.history({ ...query, ...(owner !== null ? { owner } : {}) });
-      // Pages list outputs as URLs: re-reading every base64 image of a page would be megabytes.
-      const data = await Promise.all(items.map((t) => ctx.present(t, { inlineBase64: false })));
+      // Pages list outputs as URLs (re-reading every base64 image of a page would be megabytes) and
+      // carry each task's `input`, so a client can show and reuse what was asked.
+      const data = await Promise.all(
+        items.map(async (t) => ({ ...(await ctx.present(t, { inlineBase64: false })), input: t.input })),
+      );
       return ok({ page: query.page, page_size: query.pageSize, total, items: data });
     },
   );

@@ -1,0 +1,347 @@
+// The flux-serve playground: a form over the server's own hosted-API routes (submit, SSE events,
+// uploads, history), no framework and no build step, so the page is three small static files.
+
+const MODEL = 'wavespeed-ai/flux-schnell-lora';
+const MAX_LORAS = 5;
+const KEY_STORAGE = 'flux-serve-api-key';
+const $ = (selector) => document.querySelector(selector);
+
+let apiKey = localStorage.getItem(KEY_STORAGE) ?? '';
+/** The uploaded input image: its server URL and natural size. */
+let inputImage = null;
+let maskPainted = false;
+
+class HttpError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function headers(extra = {}) {
+  return apiKey ? { ...extra, authorization: `Bearer ${apiKey}` } : extra;
+}
+
+async function api(method, path, body) {
+  const isForm = body instanceof FormData;
+  const res = await fetch(path, {
+    method,
+    headers: headers(body && !isForm ? { 'content-type': 'application/json' } : {}),
+    body: body === undefined ? undefined : isForm ? body : JSON.stringify(body),
+  });
+  const envelope = await res.json().catch(() => ({ message: `HTTP ${res.status}` }));
+  if (res.status === 401) $('#key-form').hidden = false;
+  if (!res.ok) throw new HttpError(res.status, envelope.message ?? `HTTP ${res.status}`);
+  return envelope.data;
+}
+
+function setStatus(text, isError = false) {
+  const status = $('#status');
+  status.textContent = text;
+  status.classList.toggle('error', isError);
+}
+
+// ---- LoRAs ----------------------------------------------------------------------------------
+
+function addLora(path = '', scale = 1) {
+  const rows = $('#loras');
+  if (rows.children.length >= MAX_LORAS) return;
+  const row = $('#lora-row').content.firstElementChild.cloneNode(true);
+  row.querySelector('.lora-path').value = path;
+  const slider = row.querySelector('.lora-scale');
+  const shown = row.querySelector('.lora-scale-value');
+  slider.value = String(scale);
+  shown.textContent = Number(scale).toFixed(2);
+  slider.addEventListener('input', () => {
+    shown.textContent = Number(slider.value).toFixed(2);
+  });
+  row.querySelector('.remove-lora').addEventListener('click', () => {
+    row.remove();
+    $('#add-lora').disabled = false;
+  });
+  rows.append(row);
+  $('#add-lora').disabled = rows.children.length >= MAX_LORAS;
+}
+
+function loras() {
+  return [...document.querySelectorAll('#loras .lora')]
+    .map((row) => ({
+      path: row.querySelector('.lora-path').value.trim(),
+      scale: Number(row.querySelector('.lora-scale').value),
+    }))
+    .filter((l) => l.path !== '');
+}
+
+async function loadLoraNames() {
+  const names = await api('GET', '/api/v3/loras').catch(() => []);
+  $('#lora-names').replaceChildren(
+    ...names.map((l) => Object.assign(document.createElement('option'), { value: l.name })),
+  );
+}
+
+// ---- input image and mask -------------------------------------------------------------------
+
+async function chooseImage(file) {
+  const form = new FormData();
+  form.append('file', file, file.name);
+  setStatus('uploading the image…');
+  const uploaded = await api('POST', '/api/v3/media/upload/binary', form);
+  const preview = $('#image-preview');
+  preview.src = URL.createObjectURL(file);
+  await preview.decode();
+  const canvas = $('#mask-canvas');
+  canvas.width = preview.naturalWidth;
+  canvas.height = preview.naturalHeight;
+  inputImage = { url: uploaded.download_url, width: preview.naturalWidth, height: preview.naturalHeight };
+  maskPainted = false;
+  $('#image-editor').hidden = false;
+  setStatus('image ready: paint a mask to inpaint, or generate for image-to-image');
+}
+
+function removeImage() {
+  inputImage = null;
+  maskPainted = false;
+  $('#image-file').value = '';
+  $('#image-editor').hidden = true;
+}
+
+function setUpMaskPainting() {
+  const canvas = $('#mask-canvas');
+  const ctx = canvas.getContext('2d');
+  let drawing = false;
+  const point = (e) => {
+    const box = canvas.getBoundingClientRect();
+    return [
+      ((e.clientX - box.left) * canvas.width) / box.width,
+      ((e.clientY - box.top) * canvas.height) / box.height,
+    ];
+  };
+  const paint = (e) => {
+    if (!drawing) return;
+    const [x, y] = point(e);
+    const scale = canvas.width / canvas.getBoundingClientRect().width;
+    ctx.fillStyle = 'white';
+    ctx.beginPath();
+    ctx.arc(x, y, (Number($('#brush').value) * scale) / 2, 0, Math.PI * 2);
+    ctx.fill();
+    maskPainted = true;
+  };
+  canvas.addEventListener('pointerdown', (e) => {
+    drawing = true;
+    canvas.setPointerCapture(e.pointerId);
+    paint(e);
+  });
+  canvas.addEventListener('pointermove', paint);
+  canvas.addEventListener('pointerup', () => {
+    drawing = false;
+  });
+  $('#clear-mask').addEventListener('click', () => {
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    maskPainted = false;
+  });
+}
+
+/** The painted mask as the API wants it: white = repaint on black, at the input image's size. */
+function maskDataUri() {
+  const source = $('#mask-canvas');
+  const out = document.createElement('canvas');
+  out.width = source.width;
+  out.height = source.height;
+  const ctx = out.getContext('2d');
+  ctx.fillStyle = 'black';
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.drawImage(source, 0, 0);
+  return out.toDataURL('image/png');
+}
+
+// ---- generation -----------------------------------------------------------------------------
+
+function requestBody() {
+  const body = {
+    prompt: $('#prompt').value,
+    size: `${$('#width').value}*${$('#height').value}`,
+    num_inference_steps: Number($('#steps').value),
+    num_images: Number($('#num-images').value),
+    seed: Number($('#seed').value),
+    output_format: $('#format').value,
+    loras: loras(),
+  };
+  if (inputImage) {
+    body.image = inputImage.url;
+    body.strength = Number($('#strength').value);
+    if (maskPainted) body.mask_image = maskDataUri();
+  }
+  return body;
+}
+
+/** Reads the task's Server-Sent Events until it is final (fetch, so the key header can be sent). */
+async function follow(id, onTask) {
+  const res = await fetch(`/api/v3/predictions/${id}/events`, { headers: headers() });
+  if (!res.ok || !res.body) throw new HttpError(res.status, `events: HTTP ${res.status}`);
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  let last = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return last;
+    buffer += value;
+    let end = buffer.indexOf('\n\n');
+    while (end >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = block.split('\n').find((line) => line.startsWith('data: '));
+      if (data) {
+        last = JSON.parse(data.slice(6));
+        onTask(last);
+      }
+      end = buffer.indexOf('\n\n');
+    }
+  }
+}
+
+function showProgress(task) {
+  const bar = $('#progress');
+  bar.hidden = false;
+  if (task.status === 'created') {
+    setStatus(`queued${task.queue_position ? ` — position ${task.queue_position}` : ''}`);
+    bar.removeAttribute('value');
+  } else if (task.status === 'processing') {
+    const p = task.progress;
+    setStatus(p ? `denoising — step ${p.step} of ${p.total}` : 'processing');
+    if (p) bar.value = p.step / p.total;
+  }
+}
+
+function reuse(settings) {
+  if (settings.prompt !== undefined) $('#prompt').value = settings.prompt;
+  if (settings.seed !== undefined && settings.seed !== null) $('#seed').value = String(settings.seed);
+  if (settings.size) {
+    const [w, h] = String(settings.size).split(/[*xX]/);
+    $('#width').value = w;
+    $('#height').value = h;
+  }
+  if (settings.num_inference_steps) $('#steps').value = String(settings.num_inference_steps);
+  $('#prompt').focus();
+}
+
+function addToGallery(task, body) {
+  const figure = document.createElement('figure');
+  for (const [i, src] of task.outputs.entries()) {
+    const link = Object.assign(document.createElement('a'), { href: src, target: '_blank' });
+    link.append(
+      Object.assign(document.createElement('img'), {
+        src,
+        alt: `${body.prompt} (${i + 1})`,
+        className: 'result',
+      }),
+    );
+    figure.append(link);
+  }
+  const caption = document.createElement('figcaption');
+  const lorasText = body.loras.length
+    ? ` · LoRAs ${body.loras.map((l) => `${l.path}@${l.scale}`).join(', ')}`
+    : '';
+  caption.textContent = `${body.prompt} — ${task.size}, ${body.num_inference_steps} steps, seed ${task.seed}${lorasText}`;
+  const reuseButton = Object.assign(document.createElement('button'), {
+    type: 'button',
+    textContent: 'Reuse seed',
+  });
+  reuseButton.className = 'reuse-seed';
+  reuseButton.addEventListener('click', () => reuse({ ...body, seed: task.seed, size: task.size }));
+  const download = Object.assign(document.createElement('a'), {
+    href: task.outputs[0],
+    download: `flux-${task.seed}.${body.output_format === 'jpeg' ? 'jpg' : body.output_format}`,
+    textContent: 'Download',
+  });
+  caption.append(document.createElement('br'), reuseButton, ' ', download);
+  figure.append(caption);
+  $('#gallery').prepend(figure);
+}
+
+async function generate(event) {
+  event.preventDefault();
+  const button = $('#generate');
+  button.disabled = true;
+  try {
+    const body = requestBody();
+    const created = await api('POST', `/api/v3/${MODEL}`, body);
+    showProgress(created);
+    const final = await follow(created.id, showProgress);
+    if (final?.status !== 'completed') throw new Error(final?.error || 'the task did not complete');
+    addToGallery(final, body);
+    const warnings = (final.warnings ?? []).filter((w) => !w.startsWith('safety checker'));
+    setStatus(
+      `done in ${final.timings.total ?? final.timings.inference} ms${warnings.length ? ` — ${warnings.join('; ')}` : ''}`,
+    );
+    $('#progress').hidden = true;
+  } catch (error) {
+    setStatus(error.message, true);
+    $('#progress').hidden = true;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- history --------------------------------------------------------------------------------
+
+async function loadHistory() {
+  const page = await api('POST', '/api/v3/predictions', { page: 1, page_size: 24 });
+  const items = page.items.map((task) => {
+    const li = document.createElement('li');
+    if (task.outputs[0])
+      li.append(
+        Object.assign(document.createElement('img'), {
+          src: task.outputs[0],
+          alt: task.input?.prompt ?? task.id,
+        }),
+      );
+    const text = document.createElement('p');
+    text.className = 'muted';
+    text.textContent = `${task.status} · ${task.input?.prompt ?? ''} · seed ${task.seed ?? '?'}`;
+    const button = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Reuse' });
+    button.addEventListener('click', () => reuse({ ...task.input, seed: task.seed, size: task.size }));
+    li.append(text, button);
+    return li;
+  });
+  $('#history').replaceChildren(...items);
+}
+
+// ---- start ----------------------------------------------------------------------------------
+
+function start() {
+  $('#api-key').value = apiKey;
+  $('#key-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    apiKey = $('#api-key').value.trim();
+    localStorage.setItem(KEY_STORAGE, apiKey);
+    $('#key-form').hidden = true;
+    loadLoraNames();
+  });
+  $('#random-seed').addEventListener('click', () => {
+    $('#seed').value = '-1';
+  });
+  $('#strength').addEventListener('input', () => {
+    $('#strength-value').textContent = Number($('#strength').value).toFixed(2);
+  });
+  $('#image-file').addEventListener('change', (e) => {
+    const file = e.target.files?.[0];
+    if (file) chooseImage(file).catch((error) => setStatus(error.message, true));
+  });
+  $('#remove-image').addEventListener('click', removeImage);
+  $('#add-lora').addEventListener('click', () => addLora());
+  $('#load-history').addEventListener('click', () =>
+    loadHistory().catch((error) => setStatus(error.message, true)),
+  );
+  $('#generate-form').addEventListener('submit', generate);
+  setUpMaskPainting();
+  api('GET', '/readyz')
+    .then((ready) => {
+      $('#server-note').textContent = `ready · ${ready.queue} queued`;
+    })
+    .catch((error) => {
+      $('#server-note').textContent = error.message;
+    });
+  loadLoraNames();
+}
+
+start();

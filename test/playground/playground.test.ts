@@ -1,0 +1,209 @@
+/**
+ * The web playground in Debian's Chromium (playwright-core, no browser download) against the real
+ * server on the tiny model: submit from the page and see progress and the image, reuse a seed, add
+ * a LoRA from the LoRA folder, draw a mask and inpaint, enter an API key, see the history. Screenshots are written to
+ * `test-artifacts/playground/`.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModelSpec } from '../../src/build/model-spec.js';
+import { fixtureBytes } from '../lora/lora-fixtures.js';
+import { FORMATS } from '../lora/lora-formats.js';
+import {
+  type ServerProcess,
+  startServer,
+  type TinyServerRoot,
+  tinyServerRoot,
+} from '../support/server-process.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'playground');
+const available = existsSync(CHROMIUM);
+if (!available && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs it from Debian`);
+
+let dir: TinyServerRoot;
+let server: ServerProcess;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+
+beforeAll(async () => {
+  if (!available) return;
+  dir = await tinyServerRoot('playground-');
+  const loras = join(dir.home, 'loras');
+  await mkdir(loras, { recursive: true });
+  const config = (await loadModelSpec('tiny')).transformer;
+  await writeFile(join(loras, 'style.safetensors'), await fixtureBytes(FORMATS.diffusers(config)));
+  server = await startServer({ model: dir.model, home: dir.home });
+  profile = await mkdtemp(join(tmpdir(), 'playground-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = await context.newPage();
+  await mkdir(ARTIFACTS, { recursive: true });
+}, 120_000);
+afterAll(async () => {
+  await context?.close();
+  if (profile) await rm(profile, { recursive: true, force: true });
+  await dir?.cleanup();
+});
+
+/** Every text the status line shows, recorded in the page so no change is missed between polls. */
+async function recordStatus(): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { statuses: string[] };
+    w.statuses = [];
+    const status = document.querySelector('#status') as HTMLElement;
+    new MutationObserver(() => w.statuses.push(status.textContent ?? '')).observe(status, {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    });
+  });
+}
+
+const statuses = () => page.evaluate(() => (window as unknown as { statuses: string[] }).statuses);
+
+async function generateAndWait(expectedFigures: number): Promise<void> {
+  await page.click('#generate');
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('#gallery figure').length === n,
+    expectedFigures,
+    {
+      timeout: 60_000,
+    },
+  );
+  await page.waitForFunction(() => /^done/.test(document.querySelector('#status')?.textContent ?? ''));
+}
+
+describe.skipIf(!available)('playground in Chromium', () => {
+  it('submits from the page, shows progress and the image; a seed can be reused', async () => {
+    await page.goto(`${server.base}/`);
+    await expect(page.title()).resolves.toBe('flux-serve playground');
+    await page.fill('#prompt', 'a lighthouse at dawn');
+    await page.fill('#width', '256');
+    await page.fill('#height', '256');
+    await page.fill('#steps', '3');
+    await page.fill('#seed', '5');
+    await recordStatus();
+    await generateAndWait(1);
+    const seen = await statuses();
+    expect(seen.some((s) => /^denoising — step \d of 3$/.test(s))).toBe(true);
+    const src = await page.getAttribute('#gallery figure img', 'src');
+    expect(src).toMatch(new RegExp(`^${server.base}/outputs/[0-9a-f]{32}-0\\.jpg$`));
+    const image = await fetch(src as string);
+    const meta = await sharp(Buffer.from(await image.arrayBuffer())).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 256, 256]);
+    await expect(page.textContent('#gallery figcaption')).resolves.toContain('seed 5');
+    await page.screenshot({ path: join(ARTIFACTS, '1-generated.png'), fullPage: true });
+
+    await page.fill('#seed', '-1');
+    await page.fill('#prompt', 'something else');
+    await page.click('#gallery .reuse-seed');
+    await expect(page.inputValue('#seed')).resolves.toBe('5');
+    await expect(page.inputValue('#prompt')).resolves.toBe('a lighthouse at dawn');
+  });
+
+  it('adds a LoRA from the LoRA folder and generates with it', async () => {
+    await page.waitForFunction(
+      () => document.querySelector('#lora-names option[value="style.safetensors"]') !== null,
+    );
+    await page.click('#add-lora');
+    await page.fill('#loras .lora-path', 'style.safetensors');
+    await page.fill('#loras .lora-scale', '1.5');
+    const submitted = page.waitForRequest(
+      (r) => r.method() === 'POST' && r.url().endsWith('/flux-schnell-lora'),
+    );
+    await generateAndWait(2);
+    expect(JSON.parse((await submitted).postData() as string).loras).toEqual([
+      { path: 'style.safetensors', scale: 1.5 },
+    ]);
+    await expect(page.textContent('#gallery figure:first-child figcaption')).resolves.toContain(
+      'style.safetensors@1.5',
+    );
+    await page.click('#loras .remove-lora');
+    await page.screenshot({ path: join(ARTIFACTS, '2-lora.png'), fullPage: true });
+  });
+
+  it('uploads an image, draws a mask on it and inpaints', async () => {
+    const input = join(dir.root, 'input.png');
+    await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 20, g: 120, b: 220 } } })
+      .png()
+      .toFile(input);
+    await page.setInputFiles('#image-file', input);
+    await page.waitForSelector('#image-editor:not([hidden])');
+    await page.waitForFunction(() =>
+      /^image ready/.test(document.querySelector('#status')?.textContent ?? ''),
+    );
+    const box = await page.locator('#mask-canvas').boundingBox();
+    if (!box) throw new Error('the mask canvas is not visible');
+    await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.5);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.5, { steps: 10 });
+    await page.mouse.up();
+    await page.screenshot({ path: join(ARTIFACTS, '3-mask.png'), fullPage: true });
+    const submitted = page.waitForRequest(
+      (r) => r.method() === 'POST' && r.url().endsWith('/flux-schnell-lora'),
+    );
+    await generateAndWait(3);
+    const body = JSON.parse((await submitted).postData() as string);
+    expect(body.image).toMatch(new RegExp(`^${server.base}/media/[0-9a-f]{32}$`));
+    expect(body.mask_image).toMatch(/^data:image\/png;base64,/);
+    const mask = await sharp(Buffer.from(body.mask_image.split(',')[1], 'base64'))
+      .greyscale()
+      .raw()
+      .toBuffer({
+        resolveWithObject: true,
+      });
+    expect(mask.info.width).toBe(256);
+    // White (repaint) along the stroke, black (keep) in the corners.
+    expect(mask.data[128 * 256 + 128]).toBe(255);
+    expect(mask.data[0]).toBe(0);
+    await page.screenshot({ path: join(ARTIFACTS, '4-inpainted.png'), fullPage: true });
+  });
+
+  it('asks for the API key when the server needs one, and uses it', async () => {
+    const keys = join(dir.root, 'keys.txt');
+    await writeFile(keys, 'sk-playground\n');
+    const keyed = await startServer({ model: dir.model, home: `${dir.home}-keyed`, args: ['--keys', keys] });
+    const tab = await context.newPage();
+    await tab.goto(`${keyed.base}/`);
+    await tab.waitForSelector('#key-form:not([hidden])');
+    await tab.fill('#api-key', 'sk-playground');
+    await tab.click('#key-form button');
+    await tab.waitForSelector('#key-form', { state: 'hidden' });
+    await tab.fill('#prompt', 'a keyed fox');
+    await tab.fill('#width', '256');
+    await tab.fill('#height', '256');
+    await tab.fill('#steps', '1');
+    await tab.click('#generate');
+    await tab.waitForFunction(() => document.querySelectorAll('#gallery figure').length === 1, undefined, {
+      timeout: 60_000,
+    });
+    await tab.screenshot({ path: join(ARTIFACTS, '6-keyed.png'), fullPage: true });
+    await tab.close();
+    await keyed.stop();
+  });
+
+  it('lists past tasks in the history with their prompts', async () => {
+    await page.click('#load-history');
+    await page.waitForFunction(() => document.querySelectorAll('#history li').length >= 3);
+    await expect(page.textContent('#history')).resolves.toContain('a lighthouse at dawn');
+    await page.screenshot({ path: join(ARTIFACTS, '5-history.png'), fullPage: true });
+  });
+});
