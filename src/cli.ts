@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * @module cli
- * `flux-serve tiny | build | prepare`. Commands print their results on stdout and log pino JSON on
- * stderr.
+ * `flux-serve tiny | build | prepare | pull | models | doctor | generate | serve | bench`. Commands
+ * print their results on stdout and log pino JSON on stderr.
  */
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -14,7 +14,11 @@ import { prepareDefaultModel } from './build/prepare-model.js';
 import { resolveTransformerConfig } from './build/resolve-config.js';
 import { writeTinyCheckpoint } from './build/tiny-checkpoint.js';
 import { registerBench } from './cli/bench-command.js';
+import { registerDoctor } from './cli/doctor-command.js';
 import { registerGenerate } from './cli/generate-command.js';
+import { buildSource } from './cli/model-source.js';
+import { registerModels } from './cli/models-command.js';
+import { registerPull } from './cli/pull-command.js';
 import { registerServe } from './cli/serve-command.js';
 import { loadConfig } from './config.js';
 import { FluxServeError } from './errors.js';
@@ -64,7 +68,10 @@ program
 program
   .command('build')
   .description('build the ONNX model dir from a checkpoint dir')
-  .argument('<checkpoint>', 'checkpoint dir (HF layout); with --dry-run also a models/ name or a config.json')
+  .argument(
+    '<checkpoint>',
+    'checkpoint dir (HF layout), or a pulled model (flux.1-schnell, owner/name); with --dry-run also a config.json',
+  )
   .option('--out <dir>', 'model dir to write')
   .addOption(new Option('--dtype <dtype>', 'compute dtype').choices(['fp32', 'fp16']).default('fp16'))
   .addOption(
@@ -90,15 +97,17 @@ program
       process.stdout.write(`${formatLayerTable(summarizeLayerTable(c), opts.dtype === 'fp16' ? 2 : 4)}\n`);
       return;
     }
-    if (!opts.out) throw new InvalidArgumentError('--out <dir> is required unless --dry-run');
+    const { checkpoint: dir, defaultOut } = await buildSource(config, checkpoint);
+    const out = opts.out ?? defaultOut;
+    if (!out) throw new InvalidArgumentError('--out <dir> is required unless --dry-run or a pulled model');
     const dtype = opts.dtype === 'fp16' ? 'float16' : 'float32';
     const only = opts.only ? { only: opts.only } : {};
     const quant = opts.quant ? { quant: opts.quant } : {};
-    const built = await buildModel(checkpoint, opts.out, { dtype, ops: opts.ops, log, ...only, ...quant });
+    const built = await buildModel(dir, out, { dtype, ops: opts.ops, log, ...only, ...quant });
     for (const [name, m] of Object.entries(built)) {
       const params = m.parameters.toLocaleString('en-US');
       process.stdout.write(
-        `${opts.out}: ${name} ${m.tensors} tensors, ${params} parameters, ${m.dtype}${m.quant ? `, ${m.quant}` : ''}, ${opts.ops}\n`,
+        `${out}: ${name} ${m.tensors} tensors, ${params} parameters, ${m.dtype}${m.quant ? `, ${m.quant}` : ''}, ${opts.ops}\n`,
       );
     }
   });
@@ -115,6 +124,9 @@ program
 
 registerGenerate(program, config, log);
 registerServe(program, config, log);
+registerPull(program, config, log);
+registerModels(program, config);
+registerDoctor(program, config);
 registerBench(program, log);
 
 try {

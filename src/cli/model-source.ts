@@ -9,6 +9,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadModelSpec, MODELS_DIR, type ModelSpec } from '../build/model-spec.js';
 import type { Config } from '../config.js';
+import { errors } from '../errors.js';
 import { findSnapshot } from '../hub/model-pull.js';
 
 export const DEFAULT_MODEL = 'flux.1-schnell';
@@ -55,16 +56,27 @@ export async function pulledCheckpoint(
   return ok ? dir : undefined;
 }
 
-/** A checkpoint argument of `build`: a folder as it is, else a pulled model or repo. */
-export async function checkpointDir(config: Readonly<Config>, arg: string): Promise<string> {
+/**
+ * A checkpoint argument of `build`: a folder as it is; a known model or repo → its pulled snapshot,
+ * built by default into `<home>/models/<name>` (where serve and generate look for it).
+ */
+export async function buildSource(
+  config: Readonly<Config>,
+  arg: string,
+): Promise<{ checkpoint: string; defaultOut: string | undefined }> {
   if (
     await stat(arg).then(
       (s) => s.isDirectory(),
       () => false,
     )
   )
-    return arg;
+    return { checkpoint: arg, defaultOut: undefined };
   const source = await modelSource(arg);
-  const dir = source && (await pulledCheckpoint(config, source));
-  return dir ?? arg; // the build names what is missing
+  if (!source) return { checkpoint: arg, defaultOut: undefined }; // the build names what is missing
+  const dir = await pulledCheckpoint(config, source);
+  if (!dir)
+    throw errors.USAGE(
+      `${arg} is not pulled into ${config.hub.cacheDir}: run \`flux-serve pull ${arg}\` first`,
+    );
+  return { checkpoint: dir, defaultOut: join(config.home, 'models', source.name) };
 }

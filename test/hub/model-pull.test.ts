@@ -11,6 +11,7 @@ import { checkpointFiles } from '../../src/build/checkpoint-files.js';
 import { loadModelSpec } from '../../src/build/model-spec.js';
 import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
 import { resolveModelDir } from '../../src/cli/model-dir.js';
+import { listModels } from '../../src/cli/models-command.js';
 import { loadConfig } from '../../src/config.js';
 import { listCachedRepos, repoCacheDir } from '../../src/hub/hf-cache.js';
 import { findSnapshot, type PullOptions, type PullProgress, pullRepo } from '../../src/hub/model-pull.js';
@@ -197,6 +198,13 @@ describe('a pulled model by name', () => {
     await expect(resolveModelDir(config, log, 'acme/not-pulled')).rejects.toThrow(
       /flux-serve pull acme\/not-pulled/,
     );
+    const listing = await listModels(config);
+    expect(listing.otherPulled).toEqual([REPO]);
+    expect(listing.built.map((b) => b.name)).toEqual(['acme--tiny-flux']);
+    expect(listing.known.map((k) => [k.name, k.pulled, k.built])).toEqual([
+      ['flux.1-dev', null, false],
+      ['flux.1-schnell', null, false],
+    ]);
   });
 });
 

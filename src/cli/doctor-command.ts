@@ -1,0 +1,107 @@
+/**
+ * @module cli/doctor-command
+ * `flux-serve doctor`: what this machine has for the CUDA path (GPU, driver, CUDA/cuDNN libraries,
+ * the provider where onnxruntime-node loads it, a real CUDA session) and whether the chosen model
+ * variant fits the GPU's free memory. Exit code 0 when CUDA works, 1 otherwise; `--json` for scripts.
+ */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { MEMORY_VARIANTS, type MemoryVariant, memoryNeeds } from '../build/memory-needs.js';
+import { loadModelSpec } from '../build/model-spec.js';
+import type { Config } from '../config.js';
+import {
+  type DoctorProbes,
+  type DoctorReport,
+  diagnose,
+  providerVerdict,
+  SYSTEM_PROBES,
+} from '../runtime/doctor.js';
+import { CUDA_INSTALL_HINT, providerChoice } from '../runtime/provider.js';
+
+const GB = 1e9;
+const gb = (bytes: number) => `${(bytes / GB).toFixed(1)} GB`;
+
+export interface DoctorSummary extends DoctorReport {
+  readonly model: string;
+  readonly variant: MemoryVariant;
+  readonly deviceId: number;
+  /** Weights + activation allowance (an estimate until measured on a GPU), bytes. */
+  readonly needBytes: number;
+  /** Whether the variant fits the device's free memory; null without a GPU. */
+  readonly fits: boolean | null;
+  readonly ok: boolean;
+}
+
+/** The report as text lines: one fact per line, the verdict last. */
+export function formatDoctor(s: DoctorSummary): string[] {
+  const lines: string[] = [];
+  if (s.gpus.length === 0) lines.push(`GPU: no NVIDIA GPU found (${s.gpuProblem ?? 'none listed'})`);
+  for (const g of s.gpus) {
+    lines.push(
+      `GPU ${g.index}: ${g.name}, driver ${g.driver}, ${gb(g.memoryFreeBytes)} free of ${gb(g.memoryTotalBytes)}`,
+    );
+  }
+  for (const [lib, where] of Object.entries(s.libraries)) lines.push(`${lib}: ${where ?? 'not found'}`);
+  lines.push(`provider folder: ${s.provider.dir}`);
+  for (const [file, present] of Object.entries(s.provider.files))
+    lines.push(`${file}: ${present ? 'installed' : 'missing'}`);
+  lines.push(providerVerdict(s));
+  const device = s.gpus.find((g) => g.index === s.deviceId);
+  lines.push(
+    `${s.model} ${s.variant}: needs about ${gb(s.needBytes)} of GPU memory (estimate: weights + activations at 1024²)` +
+      (device
+        ? `; GPU ${s.deviceId} has ${gb(device.memoryFreeBytes)} free: ${s.fits ? 'fits' : 'does NOT fit'}`
+        : ''),
+  );
+  if (s.gpus.length === 0) {
+    lines.push(
+      'verdict: no GPU found — flux-serve runs on the CPU only (the tiny model; a real model needs a GPU)',
+    );
+  } else if (!s.provider.loadable) {
+    lines.push(`verdict: the GPU is there but CUDA sessions fail — ${CUDA_INSTALL_HINT}`);
+  } else if (s.fits === false) {
+    lines.push(
+      'verdict: CUDA works, but this variant does not fit: try `--quant int8` or `--quant int4` builds',
+    );
+  } else {
+    lines.push(`verdict: ready — serve with FLUX_SERVE_PROVIDER=cuda:${s.deviceId}`);
+  }
+  return lines;
+}
+
+export async function doctor(
+  config: Readonly<Config>,
+  options: { model: string; variant: MemoryVariant; deviceId: number },
+  probes: DoctorProbes = SYSTEM_PROBES,
+): Promise<DoctorSummary> {
+  const report = await diagnose({ deviceId: options.deviceId, libraryPath: config.libraryPath }, probes);
+  const need = memoryNeeds(await loadModelSpec(options.model)).find((n) => n.variant === options.variant);
+  const needBytes = need?.needBytes ?? 0;
+  const device = report.gpus.find((g) => g.index === options.deviceId);
+  const fits = device ? device.memoryFreeBytes >= needBytes : null;
+  const ok = report.gpus.length > 0 && report.provider.loadable && fits !== false;
+  return { ...report, ...options, needBytes, fits, ok };
+}
+
+export function registerDoctor(program: Command, config: Readonly<Config>): void {
+  program
+    .command('doctor')
+    .description('check the GPU, driver, CUDA/cuDNN libraries and CUDA provider, and whether a model fits')
+    .option('--model <name>', 'model manifest in models/', 'flux.1-schnell')
+    .addOption(
+      new Option('--variant <v>', 'build variant whose memory need is checked')
+        .choices(Object.keys(MEMORY_VARIANTS))
+        .default('fp16'),
+    )
+    .option('--device <n>', 'GPU index (default: FLUX_SERVE_PROVIDER / FLUX_SERVE_DEVICE, else 0)')
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: { model: string; variant: MemoryVariant; device?: string; json?: boolean }) => {
+      const deviceId =
+        flags.device !== undefined ? Number(flags.device) : (providerChoice(config.provider).deviceId ?? 0);
+      const summary = await doctor(config, { model: flags.model, variant: flags.variant, deviceId });
+      process.stdout.write(
+        flags.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatDoctor(summary).join('\n')}\n`,
+      );
+      process.exitCode = summary.ok ? 0 : 1;
+    });
+}

@@ -1,0 +1,93 @@
+/**
+ * `flux-serve doctor` on this machine (no GPU: the report must say so) and with stand-in probes for
+ * a machine with a GPU, where the memory check and the verdicts can be seen.
+ */
+import { describe, expect, it } from 'vitest';
+import { doctor, formatDoctor } from '../../src/cli/doctor-command.js';
+import { loadConfig } from '../../src/config.js';
+import { type DoctorProbes, parseLdconfig, parseNvidiaSmi } from '../../src/runtime/doctor.js';
+import { CUDA_LIBRARIES, CUDA_PROVIDER_FILES } from '../../src/runtime/provider.js';
+
+const config = loadConfig({ LD_LIBRARY_PATH: '/opt/cuda13/lib' });
+const options = { model: 'flux.1-schnell', variant: 'fp16' as const, deviceId: 0 };
+
+const noGpu: DoctorProbes = {
+  run: async (file) => {
+    throw Object.assign(new Error(`spawn ${file} ENOENT`), { code: 'ENOENT' });
+  },
+  exists: async () => false,
+  tryCuda: async () => 'unreachable',
+};
+
+/** An H100-like machine with `freeGiB` free, every library in /opt/cuda13/lib and the provider installed. */
+function gpuMachine(freeGiB: number, cuda: string | undefined = undefined): DoctorProbes {
+  return {
+    run: async (file) => {
+      if (file === 'nvidia-smi') return `0, NVIDIA H100 80GB HBM3, 580.65.06, 81559, ${freeGiB * 1024}\n`;
+      return '\tlibcudart.so.13 (libc6,x86-64) => /usr/local/cuda/lib64/libcudart.so.13\n';
+    },
+    exists: async (path) => path.startsWith('/opt/cuda13/lib/') || path.includes('onnxruntime_providers'),
+    tryCuda: async () => cuda,
+  };
+}
+
+describe('doctor', () => {
+  it('runs on this machine and reports every check', async () => {
+    const s = await doctor(config, options);
+    expect(Object.keys(s.libraries)).toEqual([...CUDA_LIBRARIES]);
+    expect(Object.keys(s.provider.files)).toEqual([...CUDA_PROVIDER_FILES]);
+    expect(s.provider.dir).toMatch(/onnxruntime-node\/bin\/napi-v6\/linux\/x64$/);
+    expect(s.needBytes).toBeGreaterThan(35e9); // 12B × 2 bytes + T5-XXL + CLIP + VAE + activations
+    const text = formatDoctor(s).join('\n');
+    if (s.gpus.length === 0) {
+      expect(s.ok).toBe(false);
+      expect(text).toMatch(/^GPU: no NVIDIA GPU found/m);
+      expect(text).toMatch(/^verdict: no GPU found/m);
+    }
+  });
+
+  it('says clearly that no GPU was found', async () => {
+    const s = await doctor(config, options, noGpu);
+    expect(s).toMatchObject({ gpus: [], fits: null, ok: false });
+    expect(s.provider.loadable).toBe(false);
+    const text = formatDoctor(s);
+    expect(text[0]).toBe('GPU: no NVIDIA GPU found (nvidia-smi is not installed (no NVIDIA driver))');
+    expect(text).toContain('libcublasLt.so.13: not found');
+    expect(text).toContain('libonnxruntime_providers_cuda.so: missing');
+    expect(text.at(-1)).toMatch(/^verdict: no GPU found — flux-serve runs on the CPU only/);
+  });
+
+  it('compares the variant with the free GPU memory', async () => {
+    const fp16 = await doctor(config, options, gpuMachine(75));
+    expect(fp16.gpus[0]).toMatchObject({ name: 'NVIDIA H100 80GB HBM3', driver: '580.65.06' });
+    expect(fp16.libraries['libcudart.so.13']).toBe('/usr/local/cuda/lib64/libcudart.so.13');
+    expect(fp16.libraries['libcudnn.so.9']).toBe('/opt/cuda13/lib/libcudnn.so.9');
+    expect(fp16).toMatchObject({ fits: true, ok: true });
+    expect(formatDoctor(fp16).at(-1)).toBe('verdict: ready — serve with FLUX_SERVE_PROVIDER=cuda:0');
+    const small = await doctor(config, options, gpuMachine(22));
+    expect(small).toMatchObject({ fits: false, ok: false });
+    expect(formatDoctor(small).at(-1)).toMatch(/does not fit: try `--quant int8`/);
+    const int4 = await doctor(config, { ...options, variant: 'int4' }, gpuMachine(22));
+    expect(int4).toMatchObject({ fits: true, ok: true });
+  });
+
+  it('names the install command when the provider does not load', async () => {
+    const s = await doctor(
+      config,
+      options,
+      gpuMachine(75, 'libcublasLt.so.13: cannot open shared object file'),
+    );
+    expect(s.ok).toBe(false);
+    expect(formatDoctor(s).join('\n')).toMatch(/installed but does not load[\s\S]*verdict: the GPU is there but CUDA sessions fail — install the CUDA provider with `npm run setup:cuda`/);
+  });
+
+  it('parses nvidia-smi and ldconfig output', () => {
+    expect(parseNvidiaSmi('0, A, 1, 1024, 512\n1, B, 1, 2048, 0\n')).toHaveLength(2);
+    expect(parseNvidiaSmi('')).toEqual([]);
+    expect(
+      parseLdconfig('1 libs found\n\tlibcudnn.so.9 (libc6,x86-64) => /x/libcudnn.so.9\n').get(
+        'libcudnn.so.9',
+      ),
+    ).toBe('/x/libcudnn.so.9');
+  });
+});
