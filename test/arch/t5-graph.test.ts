@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ComputeDType, OpsVariant } from '../../src/arch/build-context.js';
 import { randomT5Tensors } from '../../src/arch/random-t5.js';
-import { buildT5Encoder, T5_IO, type T5BuildOptions } from '../../src/arch/t5.js';
+import { buildT5Encoder, type T5BuildOptions } from '../../src/arch/t5.js';
 import { parseT5Config, type T5Config } from '../../src/arch/t5-config.js';
 import { writeModel } from '../../src/onnx/model-writer.js';
 import { inMemoryWeights, openCheckpoint, type WeightSource } from '../../src/weights/checkpoint.js';
@@ -19,6 +19,7 @@ import { seededNormal } from '../../src/weights/random.js';
 import { writeSafetensors } from '../../src/weights/safetensors-writer.js';
 import { type T5RefTensor, t5Reference } from '../reference/t5-reference.js';
 import { relativeError } from '../support/numerics.js';
+import { runT5 } from '../support/t5-session.js';
 
 const TINY: T5Config = parseT5Config({
   vocab_size: 32128,
@@ -90,16 +91,9 @@ async function run(
   batch: number,
   seq: number,
 ): Promise<Float32Array> {
-  const input = new ort.Tensor(
-    'int64',
-    BigInt64Array.from(ids, (v) => BigInt(v)),
-    [batch, seq],
-  );
-  const out = (await session.run({ [T5_IO.inputIds]: input }))[T5_IO.hidden];
-  if (!out) throw new Error('no output');
+  const out = await runT5(session, ids, batch, seq);
   expect(out.dims).toEqual([batch, seq, TINY.dModel]);
-  expect(out.type).toBe('float32');
-  return out.data as Float32Array;
+  return out.data;
 }
 
 /** max |a - b| / max |b|: the error relative to the output's scale. */

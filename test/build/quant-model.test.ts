@@ -27,6 +27,7 @@ import { fluxReference, type RefTensor } from '../reference/flux-reference.js';
 import { t5Reference } from '../reference/t5-reference.js';
 import { randomInputs, randomLora, runFlux } from '../support/flux-session.js';
 import { relativeError } from '../support/numerics.js';
+import { runT5 } from '../support/t5-session.js';
 
 const log = createLogger('silent');
 const VARIANTS = [
@@ -82,20 +83,6 @@ const lookup = (weights: Map<string, RefTensor>) => (name: string) => {
 
 function tokenIds(batch: number, seq: number): number[] {
   return Array.from({ length: batch * seq }, (_, i) => (i % seq === seq - 1 ? 1 : 3 + ((i * 7919) % 32000)));
-}
-
-async function runT5(
-  s: ort.InferenceSession,
-  ids: number[],
-  batch: number,
-  seq: number,
-): Promise<Float32Array> {
-  const input = new ort.Tensor(
-    'int64',
-    BigInt64Array.from(ids, (v) => BigInt(v)),
-    [batch, seq],
-  );
-  return (await s.run({ input_ids: input })).hidden?.data as Float32Array;
 }
 
 beforeAll(async () => {
@@ -155,7 +142,7 @@ describe.each(VARIANTS)('tiny model built with --quant %s, %s', (quant, dtype) =
   it('T5: the quantization error is bounded, and the graph equals the dequantized model', async () => {
     const c = parseT5Config(spec.t5Json);
     const ids = tokenIds(2, 12);
-    const got = await runT5(s().t5, ids, 2, 12);
+    const got = (await runT5(s().t5, ids, 2, 12)).data;
     const float = t5Reference(c, t5, ids, 2, 12).hidden;
     const err = relativeError(got, float);
     expect(err).toBeGreaterThan(QUANT_ERROR[quant].above);
