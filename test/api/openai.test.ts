@@ -1,10 +1,12 @@
 /**
  * The OpenAI Images API (`/v1/images/generations`, `/v1/images/edits`) with the official `openai` npm
  * client against the real server process on the tiny model: generations as URLs and base64, n=2,
- * sizes, an inpainting edit whose OpenAI mask (transparent = edit) keeps the opaque half exactly,
+ * sizes, Bearer keys, an inpainting edit whose OpenAI mask (transparent = edit) keeps the opaque half exactly,
  * and OpenAI-shaped errors naming the param. Every task is 256² (or 512×256) with 1 step.
  */
-import OpenAI, { BadRequestError, toFile } from 'openai';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import OpenAI, { AuthenticationError, BadRequestError, toFile } from 'openai';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { autoEditSize, fluxMaskFromAlpha } from '../../src/api/openai-edit-inputs.js';
@@ -16,15 +18,18 @@ import {
   tinyServerRoot,
 } from '../support/server-process.js';
 
+const KEY = 'sk-openai-test';
+
 let dir: TinyServerRoot;
 let server: ServerProcess;
 let client: OpenAI;
 
 beforeAll(async () => {
   dir = await tinyServerRoot('openai-');
-  server = await startServer({ model: dir.model, home: dir.home });
-  // No keys configured: the server takes any key, and the client insists on one.
-  client = new OpenAI({ apiKey: 'any-key', baseURL: `${server.base}/v1`, maxRetries: 0 });
+  const keys = join(dir.root, 'keys.txt');
+  await writeFile(keys, `${KEY}\n`);
+  server = await startServer({ model: dir.model, home: dir.home, args: ['--keys', keys] });
+  client = new OpenAI({ apiKey: KEY, baseURL: `${server.base}/v1`, maxRetries: 0 });
 });
 afterAll(async () => {
   await dir?.cleanup();
@@ -184,10 +189,17 @@ describe('OpenAI images: errors', () => {
     expect(e.error).toMatchObject({ message: expect.stringMatching(message) });
   });
 
+  it('refuses a wrong key with 401 invalid_api_key', async () => {
+    const stranger = new OpenAI({ apiKey: 'sk-wrong', baseURL: `${server.base}/v1`, maxRetries: 0 });
+    const err = await stranger.images.generate({ prompt: 'a cat' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthenticationError);
+    expect((err as AuthenticationError).code).toBe('invalid_api_key');
+  });
+
   it('answers OpenAI error bodies, not the hosted envelope, also for unknown /v1 routes and bad JSON', async () => {
     const bad = await fetch(`${server.base}/v1/images/generations`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
       body: '{"prompt":',
     });
     expect(bad.status).toBe(400);

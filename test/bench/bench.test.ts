@@ -1,6 +1,6 @@
 /**
  * `flux-serve bench` against two real flux-serve processes on the tiny model (256², 1 step, a few
- * requests): the figures, failures by kind and the self-contained HTML report with both endpoints'
+ * requests): the second with a key: the figures, failures by kind and the self-contained HTML report with both endpoints'
  * images. Then the SDK retry rules against a scripted stub endpoint, and the pure helpers.
  */
 import { execFile } from 'node:child_process';
@@ -33,7 +33,13 @@ describe('flux-serve bench against two local servers', () => {
     dir = await tinyServerRoot('bench-');
     [a, b] = await Promise.all([
       startServer({ model: dir.model, home: join(dir.root, 'home-a') }),
-      startServer({ model: dir.model, home: join(dir.root, 'home-b') }),
+      writeFile(join(dir.root, 'keys.txt'), 'sk-bench-b\n').then(() =>
+        startServer({
+          model: dir.model,
+          home: join(dir.root, 'home-b'),
+          args: ['--keys', join(dir.root, 'keys.txt')],
+        }),
+      ),
     ]);
   });
   afterAll(async () => {
@@ -57,7 +63,18 @@ describe('flux-serve bench against two local servers', () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [
-        ...['--import', import.meta.resolve('tsx'), CLI, 'bench', '--base', a.base, '--compare', b.base],
+        ...[
+          '--import',
+          import.meta.resolve('tsx'),
+          CLI,
+          'bench',
+          '--base',
+          a.base,
+          '--compare',
+          b.base,
+          '--compare-key',
+          'sk-bench-b',
+        ],
         ...['--requests', requests, '--count', '4', '--concurrency', '2', '--poll-interval', '0.05'],
         ...['--report', report, '--json', json],
       ],
