@@ -20,6 +20,7 @@ import { buildSource } from './cli/model-source.js';
 import { registerModels } from './cli/models-command.js';
 import { registerPull } from './cli/pull-command.js';
 import { registerServe } from './cli/serve-command.js';
+import { registerWorker } from './cli/worker-command.js';
 import { loadConfig } from './config.js';
 import { FluxServeError } from './errors.js';
 import { createLogger } from './log.js';
@@ -124,6 +125,7 @@ program
 
 registerGenerate(program, config, log);
 registerServe(program, config, log);
+registerWorker(program, config, log);
 registerPull(program, config, log);
 registerModels(program, config);
 registerDoctor(program, config);

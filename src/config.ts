@@ -76,6 +76,15 @@ export interface Config {
    * picks the GPU for `cuda`). A real model on `cuda` never falls back to CPU (runtime/session.ts).
    */
   readonly provider: Provider;
+  /**
+   * Where tasks queue (`FLUX_SERVE_QUEUE`): unset = the embedded SQLite store in the home; a
+   * `redis://host:port/db` URL = the shared Redis queue of a scale-out deployment (README, "Scale out").
+   */
+  readonly queue: string | undefined;
+  /** Folder of outputs/, media/ and the webhook secret (`FLUX_SERVE_DATA_DIR`, default the home); scale-out: one every node mounts. */
+  readonly dataDir: string;
+  /** Scale-out: a worker silent this long loses its task to another, ms (the BullMQ lock). */
+  readonly queueLockMs: number;
   /** `LD_LIBRARY_PATH` split into folders: where `flux-serve doctor` looks for the CUDA libraries too. */
   readonly libraryPath: readonly string[];
 }
@@ -190,6 +199,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       cacheDir: hubCacheDir(env),
     }),
     provider: provider(env),
+    queue: env.FLUX_SERVE_QUEUE || undefined,
+    dataDir: env.FLUX_SERVE_DATA_DIR || home,
+    queueLockMs: positive(env, 'FLUX_SERVE_QUEUE_LOCK_MS', 30_000), // 30 s
     libraryPath: Object.freeze((env.LD_LIBRARY_PATH ?? '').split(':').filter((d) => d !== '')),
     fetchPolicy: Object.freeze({
       allowLoopback: flag(env, 'FLUX_SERVE_FETCH_ALLOW_LOOPBACK'),

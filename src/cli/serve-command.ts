@@ -9,26 +9,41 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { buildApp } from '../api/app.js';
 import { type ApiKey, checkListenAddress, parseApiKeys } from '../api/auth.js';
-import { mediaUrl } from '../api/routes/media.js';
 import { taskPresenter } from '../api/task-presenter.js';
 import { loadWebhookSecret } from '../api/webhook-secret.js';
 import { WebhookSender } from '../api/webhook-sender.js';
 import type { Config } from '../config.js';
-import { Dispatcher } from '../jobs/dispatcher.js';
+import { errors } from '../errors.js';
+import { Dispatcher, type TaskControl } from '../jobs/dispatcher.js';
 import { LocalMediaStore } from '../jobs/media-store.js';
 import { LocalOutputStore } from '../jobs/output-store.js';
+import { RedisTaskEvents } from '../jobs/redis-task-events.js';
+import { openRedisTaskStore } from '../jobs/redis-task-store.js';
 import { startRetention } from '../jobs/retention.js';
 import { openSqliteTaskStore } from '../jobs/sqlite-task-store.js';
+import type { TaskStore } from '../jobs/task.js';
 import type { Logger } from '../log.js';
-import { WorkerSupervisor } from '../worker/worker-supervisor.js';
+import type { WorkerSupervisor } from '../worker/worker-supervisor.js';
 import { loraResolver } from './lora-resolver.js';
 import { resolveModelDir } from './model-dir.js';
+import { startRedisWorker, supervise } from './worker-node.js';
 
 interface ServeFlags {
   host: string;
   port: string;
   model?: string;
   keys?: string;
+  queue?: string;
+  workers: string;
+}
+
+/** Where tasks are kept and what runs them: the embedded pair, or a Redis node (scale-out). */
+interface Backend {
+  readonly store: TaskStore;
+  readonly control: TaskControl;
+  readonly ready: () => boolean;
+  start(): void;
+  stop(): Promise<void>;
 }
 
 /** With the checker turned off (FLUX_SERVE_SAFETY_CHECKER=off), every task says so. */
@@ -44,6 +59,8 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
     .option('--port <port>', 'listen port', String(config.port))
     .option('--model <dir|name>', 'built model dir or name (default: FLUX.1 [schnell], else the tiny model)')
     .option('--keys <file>', 'API keys file, one key per line', config.keysFile)
+    .option('--queue <url>', 'redis://host:port/db: the shared queue of a scale-out deployment', config.queue)
+    .option('--workers <n>', 'with --queue: worker processes on this node (0 = API only)', '1')
     .action(async (flags: ServeFlags) => {
       const keys: ApiKey[] = flags.keys ? parseApiKeys(await readFile(flags.keys, 'utf8')) : [];
       checkListenAddress(flags.host, keys);
@@ -51,41 +68,24 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
       const safetyWarnings = config.safety.backend === 'off' ? [SAFETY_OFF_WARNING] : [];
       const modelDir = await resolveModelDir(config, log, flags.model);
       await mkdir(config.home, { recursive: true });
-      const store = openSqliteTaskStore(join(config.home, 'tasks.db'), {
-        maxQueued: config.maxQueued,
-        ...(keys.length > 0 ? { maxActivePerOwner: config.maxTasksPerKey } : {}),
-      });
-      const recovered = await store.recoverInterrupted(config.maxAttempts);
-      if (recovered.requeued.length + recovered.failed.length > 0)
-        log.warn(recovered, 'tasks interrupted by the last stop');
-      const outputs = new LocalOutputStore(join(config.home, 'outputs'));
-      const media = new LocalMediaStore(join(config.home, 'media'));
+      await mkdir(config.dataDir, { recursive: true });
+      const outputs = new LocalOutputStore(join(config.dataDir, 'outputs'));
+      const media = new LocalMediaStore(join(config.dataDir, 'media'));
       const publicBaseUrl =
         config.publicUrl ?? `http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${port}`;
-      const worker = WorkerSupervisor.start(
-        {
-          modelDir,
-          provider: config.provider,
-          logLevel: config.logLevel,
-          maxImageBytes: config.maxImageBytes,
-          fetchTimeoutMs: config.fetchTimeoutMs,
-          fetchPolicy: config.fetchPolicy,
-          media: { baseUrl: mediaUrl(publicBaseUrl, ''), dir: media.dir },
-          loraMemoryBytes: config.loraMemoryBytes,
-          maxInputPixels: config.maxInputPixels,
-          safety: config.safety,
-        },
-        { taskTimeoutMs: config.taskTimeoutMs, log },
-      );
-      // The server listens while the model loads in the worker process (/readyz answers 503 until
-      // then); tasks wait in the queue, and a crashed or hung worker is restarted with its task requeued.
-      const executor = { generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a) };
-      const dispatcher = new Dispatcher(store, outputs, executor, {
-        maxAttempts: config.maxAttempts,
-        log,
-        resolveLoras: loraResolver(config),
-      });
-      const webhookSecret = await loadWebhookSecret(config.home, config.webhookSecret);
+      const maxActivePerOwner = keys.length > 0 ? { maxActivePerOwner: config.maxTasksPerKey } : {};
+      const site = { modelDir, mediaDir: media.dir, publicBaseUrl };
+      const backend = flags.queue
+        ? await redisBackend(config, log, {
+            ...site,
+            queueUrl: flags.queue,
+            workers: Number(flags.workers),
+            maxActivePerOwner,
+          })
+        : await embeddedBackend(config, log, { ...site, outputs, maxActivePerOwner });
+      const { store, control: dispatcher } = backend;
+      // Scale-out: every API node signs with the same secret, kept in the shared data dir.
+      const webhookSecret = await loadWebhookSecret(config.dataDir, config.webhookSecret);
       const app = await buildApp({
         store,
         outputs,
@@ -102,7 +102,7 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
         loraDir: config.loraDir,
         webhookSecret,
         warnings: safetyWarnings,
-        ready: () => worker.ready,
+        ready: backend.ready,
         log,
       });
       const webhooks = new WebhookSender({
@@ -123,19 +123,102 @@ export function registerServe(program: Command, config: Readonly<Config>, log: L
       dispatcher.on('finished', () => webhooks.notify());
       const retention = startRetention({ store, outputs, media, retentionMs: config.retentionMs, log });
       await app.listen({ host: flags.host, port });
-      dispatcher.start();
+      backend.start();
       webhooks.start();
       const shutdown = async () => {
         log.info('shutting down');
         retention.stop();
         await app.close();
         await webhooks.stop();
-        await dispatcher.stop();
-        await worker.close();
-        await store.close();
+        await backend.stop();
         process.exit(0);
       };
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);
     });
+}
+
+/**
+ * One host, one worker: SQLite in the home, the Dispatcher in this process. The server listens
+ * while the model loads in the worker process (/readyz answers 503 until then); tasks wait in the
+ * queue, and a crashed or hung worker is restarted with its task requeued.
+ */
+async function embeddedBackend(
+  config: Readonly<Config>,
+  log: Logger,
+  o: {
+    modelDir: string;
+    mediaDir: string;
+    publicBaseUrl: string;
+    outputs: LocalOutputStore;
+    maxActivePerOwner: { maxActivePerOwner?: number };
+  },
+): Promise<Backend> {
+  const store = openSqliteTaskStore(join(config.home, 'tasks.db'), {
+    maxQueued: config.maxQueued,
+    ...o.maxActivePerOwner,
+  });
+  const recovered = await store.recoverInterrupted(config.maxAttempts);
+  if (recovered.requeued.length + recovered.failed.length > 0)
+    log.warn(recovered, 'tasks interrupted by the last stop');
+  const worker = supervise(config, log, o);
+  const executor = { generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a) };
+  const dispatcher = new Dispatcher(store, o.outputs, executor, {
+    maxAttempts: config.maxAttempts,
+    log,
+    resolveLoras: loraResolver(config),
+  });
+  return {
+    store,
+    control: dispatcher,
+    ready: () => worker.ready,
+    start: () => dispatcher.start(),
+    stop: async () => {
+      await dispatcher.stop();
+      await worker.close();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * A scale-out node: tasks in the shared Redis queue, events from every worker over pub/sub, and
+ * `workers` local worker processes (0: an API-only node). Ready when its workers are (always, with none).
+ */
+async function redisBackend(
+  config: Readonly<Config>,
+  log: Logger,
+  o: {
+    modelDir: string;
+    publicBaseUrl: string;
+    queueUrl: string;
+    workers: number;
+    maxActivePerOwner: { maxActivePerOwner?: number };
+  },
+): Promise<Backend> {
+  if (!Number.isSafeInteger(o.workers) || o.workers < 0)
+    throw errors.USAGE(`--workers ${o.workers}: expected a whole number ≥ 0`);
+  const store = await openRedisTaskStore(o.queueUrl, {
+    maxQueued: config.maxQueued,
+    maxAttempts: config.maxAttempts,
+    lockMs: config.queueLockMs,
+    ...o.maxActivePerOwner,
+  });
+  const control = await RedisTaskEvents.open(o.queueUrl, store, { log });
+  const workers: Awaited<ReturnType<typeof startRedisWorker>>[] = [];
+  return {
+    store,
+    control,
+    ready: () => workers.every((w) => w.ready),
+    start: () => {
+      void (async () => {
+        for (let i = 0; i < o.workers; i++) workers.push(await startRedisWorker(config, log, o));
+      })().catch((err) => log.error({ err }, 'cannot start the local workers'));
+    },
+    stop: async () => {
+      for (const w of workers) await w.stop();
+      control.close();
+      await store.close();
+    },
+  };
 }

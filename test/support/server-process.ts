@@ -149,3 +149,56 @@ export async function stopAllServers(): Promise<void> {
     }),
   );
 }
+
+export interface WorkerProcess {
+  readonly child: ChildProcess;
+  /** Sends `signal` (default SIGKILL) and resolves when the process has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Spawns `flux-serve worker` (scale-out: `args` carry `--queue redis://…`) and resolves once it logs
+ * `worker ready` (its model is loaded).
+ * @throws Error with the tail of its stderr if it exits or is not ready within 30 s
+ */
+export async function startWorker(o: Omit<ServerOptions, 'port'>): Promise<WorkerProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), CLI, 'worker', '--model', o.model, ...(o.args ?? [])],
+    {
+      env: { ...process.env, FLUX_SERVE_HOME: o.home, LOG_LEVEL: 'info', ...o.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  let stderr = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`worker never became ready:\n${stderr}`)),
+      READY_TIMEOUT_MS,
+    );
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-STDERR_TAIL_CHARS);
+      if (stderr.includes('"worker ready"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited (${code ?? signal}) before ready:\n${stderr}`));
+    });
+  });
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited(child);
+  };
+  try {
+    await ready;
+  } catch (e) {
+    await kill();
+    throw e;
+  }
+  return { child, kill };
+}
