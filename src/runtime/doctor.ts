@@ -10,11 +10,9 @@ import { execFile } from 'node:child_process';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { Graph } from '../onnx/graph.js';
 import { writeModel } from '../onnx/model-writer.js';
-import { CUDA_LIBRARIES, CUDA_PROVIDER_FILES, ortBinaryDir } from './provider.js';
-import { isMissingCudaLibrary } from './session.js';
+import { CUDA_LIBRARIES, CUDA_PROVIDER_FILES, isMissingCudaLibrary, ortBinaryDir } from './provider.js';
 
 export interface Gpu {
   readonly index: number;
@@ -75,6 +73,7 @@ async function tryCuda(deviceId: number): Promise<string | undefined> {
     g.output(g.node('/add', 'Add', [x, x]), 'y', 'float32', [2]);
     const path = join(dir, 'probe.onnx');
     await writeModel(g, path);
+    const ort = await import('onnxruntime-node'); // loaded only when the provider files are there
     const session = await ort.InferenceSession.create(path, {
       executionProviders: [{ name: 'cuda', deviceId }],
     });

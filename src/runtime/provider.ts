@@ -61,3 +61,9 @@ export function ortBinaryDir(): string {
   const pkg = dirname(require.resolve('onnxruntime-node/package.json'));
   return join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
 }
+
+/** True when `error` says the CUDA provider or a library it needs could not be loaded. */
+export function isMissingCudaLibrary(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /failed to load shared library|cannot open shared object|providers_cuda|libcu\w+\.so/i.test(message);
+}

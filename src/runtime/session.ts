@@ -13,7 +13,7 @@
 import * as ort from 'onnxruntime-node';
 import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
-import { CUDA_INSTALL_HINT, type Provider, providerChoice } from './provider.js';
+import { CUDA_INSTALL_HINT, isMissingCudaLibrary, type Provider, providerChoice } from './provider.js';
 
 export type { Provider } from './provider.js';
 
@@ -54,12 +54,6 @@ export function sessionOptions(options: Omit<SessionOptions, 'log'>): ort.Infere
     executionProviders: name === 'cuda' ? [{ name: 'cuda', deviceId: deviceId ?? 0 }, 'cpu'] : ['cpu'],
     extra: { session },
   };
-}
-
-/** True when `error` says the CUDA provider or a library it needs could not be loaded. */
-export function isMissingCudaLibrary(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
-  return /failed to load shared library|cannot open shared object|providers_cuda|libcu\w+\.so/i.test(message);
 }
 
 /** The error for a CUDA session that could not be created. */

@@ -78,7 +78,9 @@ describe('doctor', () => {
       gpuMachine(75, 'libcublasLt.so.13: cannot open shared object file'),
     );
     expect(s.ok).toBe(false);
-    expect(formatDoctor(s).join('\n')).toMatch(/installed but does not load[\s\S]*verdict: the GPU is there but CUDA sessions fail — install the CUDA provider with `npm run setup:cuda`/);
+    expect(formatDoctor(s).join('\n')).toMatch(
+      /installed but does not load[\s\S]*verdict: the GPU is there but CUDA sessions fail — install the CUDA provider with `npm run setup:cuda`/,
+    );
   });
 
   it('parses nvidia-smi and ldconfig output', () => {
