@@ -28,13 +28,6 @@ export interface BuildOptions {
   readonly quant?: WeightQuant;
 }
 
-/**
- * A manifest entry. `quant` names the variant of a quantized component: its linears are then
- * MatMulNBits inputs `<key>_Q<bits>` [out, in/32, 32·bits/8] and `<key>_scales` [out·in/32], not
- * transposed MatMul weights (weights/quantize.ts).
- */
-export type BuiltComponent = ComponentManifest & { readonly quant?: WeightQuant };
-
 export const BUILDER = 'flux-serve 0.1.0';
 
 /** What the runtime needs besides the graphs, copied verbatim from the checkpoint. */
@@ -45,7 +38,7 @@ export async function buildModel(
   checkpointDir: string,
   outDir: string,
   options: BuildOptions,
-): Promise<Record<string, BuiltComponent>> {
+): Promise<Record<string, ComponentManifest>> {
   const { log } = options;
   if (options.quant && options.ops === 'plain') {
     throw errors.USAGE(
@@ -84,7 +77,7 @@ export async function buildModel(
   for (const f of RUNTIME_FILES) {
     if (!missing.includes(f)) await cp(join(checkpointDir, f), join(outDir, f), { recursive: true });
   }
-  const components: Record<string, BuiltComponent> = {};
+  const components: Record<string, ComponentManifest> = {};
   for (const { def, configJson, plan, file } of planned) {
     const quant: Record<string, WeightQuant> = plan.quant ? { quant: plan.quant } : {};
     log.info({ component: def.name, weights: file, dtype: plan.dtype, ...quant }, `building ${def.name}`);
@@ -118,7 +111,7 @@ export async function buildModel(
       outputs: plan.outputs,
       tensors: plan.tensors.length,
       parameters: parameterCount(plan.tensors),
-      weightLayout: 'in_out',
+      weightLayout: plan.quant ? 'nbits_out_in' : 'in_out',
       layers: plan.layers,
       sources: await describeSources(checkpointDir, [file]),
     };

@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ComputeDType, OpsVariant } from '../arch/build-context.js';
 import type { ValueSpec } from '../onnx/graph.js';
+import type { WeightQuant } from '../weights/quantize.js';
 
 /** A file a component was built from. */
 export interface SourceFile {
@@ -37,8 +38,14 @@ export interface ComponentManifest {
   readonly outputs: readonly ValueSpec[];
   readonly tensors: number;
   readonly parameters: number;
-  /** Linear weights are MatMul initializers named by their checkpoint key, stored transposed [in, out]. */
-  readonly weightLayout: 'in_out';
+  /** The variant of a quantized component (`build --quant`); absent = float weights. */
+  readonly quant?: WeightQuant;
+  /**
+   * `in_out`: linear weights are MatMul initializers named by their checkpoint key, stored
+   * transposed [in, out]. `nbits_out_in`: quantized linears are MatMulNBits inputs `<key>_Q<bits>`
+   * [out, in/32, 32·bits/8] and `<key>_scales` [out·in/32], in the checkpoint's [out, in] order.
+   */
+  readonly weightLayout: 'in_out' | 'nbits_out_in';
   /** The LoRA-targetable linears and their runtime inputs (transformer only; empty elsewhere). */
   readonly layers: readonly ManifestLayer[];
   readonly sources: readonly SourceFile[];

@@ -157,7 +157,7 @@ describe('quantized build', () => {
     const manifest = await readManifest(join(root, 'int4-float16'));
     expect(Object.keys(manifest.components).sort()).toEqual(['t5', 'transformer']);
     for (const c of Object.values(manifest.components))
-      expect(c).toMatchObject({ quant: 'int4', dtype: 'float16' });
+      expect(c).toMatchObject({ quant: 'int4', dtype: 'float16', weightLayout: 'nbits_out_in' });
     const onnx = await readFile(join(root, 'int4-float16', 'transformer.onnx'));
     expect(onnx.includes('MatMulNBits')).toBe(true);
     expect(onnx.includes('quant')).toBe(true);
