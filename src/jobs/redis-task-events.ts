@@ -141,11 +141,17 @@ export async function relayDispatcher(
     else if (m.type === 'cancel' && dispatcher.abortRunning(m.id))
       o.log.info({ taskId: m.id }, 'cancel received');
   });
+  // The Dispatcher says `finished` then `changed` while its progress entry still exists: that last
+  // `changed` must not carry the steps back to the API hosts, which dropped them at `finished`.
+  const done = new Set<string>();
   const onChanged = (id: string) => {
-    const progress = dispatcher.progress(id);
+    const progress = done.delete(id) ? undefined : dispatcher.progress(id);
     bus.publish({ type: 'changed', id, ...(progress ? { progress } : {}) });
   };
-  const onFinished = (task: Task) => bus.publish({ type: 'finished', id: task.id });
+  const onFinished = (task: Task) => {
+    done.add(task.id);
+    bus.publish({ type: 'finished', id: task.id });
+  };
   const onLora = (hits: number, misses: number) => bus.publish({ type: 'loraCache', hits, misses });
   dispatcher.on('changed', onChanged);
   dispatcher.on('finished', onFinished);
