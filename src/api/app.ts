@@ -11,7 +11,7 @@ import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { errors } from '../errors.js';
 import type { ApiContext, AppOptions } from './api-context.js';
 import { authorize } from './auth.js';
-import { registerErrorHandlers } from './error-handler.js';
+import { errorHandler, registerErrorHandlers } from './error-handler.js';
 import { ServerMetrics } from './metrics.js';
 import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
@@ -30,6 +30,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const app = fastify({
     loggerInstance: o.log as FastifyBaseLogger,
     bodyLimit: o.bodyLimit,
+    // Router-level refusals (a path parameter over maxParamLength, a malformed URL) in the envelope too.
+    frameworkErrors: errorHandler,
     ajv: { customOptions: { keywords: [...SCHEMA_KEYWORDS] } },
   }) as unknown as FastifyInstance;
   registerErrorHandlers(app);

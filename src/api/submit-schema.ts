@@ -59,6 +59,13 @@ export const SUBMIT_DEFAULTS = {
  */
 export const PROMPT_MAX_CHARS = 10_000;
 
+/**
+ * Deepest nesting of arrays and objects a body may have. The body is stored and echoed to webhooks
+ * (`input`), and JSON.stringify recurses: 100,000 nested arrays, a 200 KB body, would overflow its
+ * stack. Real bodies nest 3 deep (`loras[i].path`).
+ */
+export const BODY_MAX_DEPTH = 64;
+
 /** Scale of a LoRA entry that leaves it out, as the hosted form pre-fills it. */
 const DEFAULT_LORA_SCALE = 1;
 
@@ -223,6 +230,18 @@ function parseLoras(value: unknown, maxLoras: number): LoraSpec[] {
   return value.map(parseLora);
 }
 
+/** The nesting depth of a parsed JSON value, iteratively (a recursive walk would overflow first). */
+function depthAbove(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 function parseFormat(value: string): OutputFormat {
   if ((OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
   throw errors.USAGE(
@@ -239,6 +258,8 @@ export function parseSubmitBody(body: unknown, opts: SubmitOptions = {}): Submit
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     wrongType('body', 'a JSON object', body);
   const b = body as Record<string, unknown>;
+  if (depthAbove(b, BODY_MAX_DEPTH))
+    throw errors.USAGE(`body: nested deeper than ${BODY_MAX_DEPTH} levels of arrays and objects`);
   if (field(b, 'prompt') === undefined) throw errors.USAGE('prompt: is required');
   const prompt = str(b, 'prompt', '');
   const maxPromptChars = opts.maxPromptChars ?? PROMPT_MAX_CHARS;

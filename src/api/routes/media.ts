@@ -39,17 +39,24 @@ export async function mediaRoutes(api: FastifyInstance, ctx: ApiContext): Promis
     done(null, body),
   );
   const tickets = new Map<string, Ticket>();
+  // busboy reports a cut or malformed body ("Unexpected end of multipart data") as a plain Error,
+  // which would be a 500; it is the client's body that is wrong. Fastify's coded errors keep theirs.
+  const malformed = (e: unknown): never => {
+    if (e instanceof Error && (e as { statusCode?: number }).statusCode === undefined)
+      throw errors.USAGE(`file: malformed multipart body (${e.message})`);
+    throw e;
+  };
 
   api.post(
     '/media/upload/binary',
     { schema: { summary: 'Upload an image (multipart field "file")', tags: ['media'] } },
     async (req) => {
       ctx.authorize(req);
-      const file = await req.file();
+      const file = await req.file().catch(malformed);
       if (!file) throw errors.USAGE('file: a multipart file field is required');
       const bytes = await file.toBuffer().catch((e: { code?: string }) => {
         if (e.code === 'FST_REQ_FILE_TOO_LARGE') throw errors.TOO_LARGE('file', limit);
-        throw e;
+        return malformed(e);
       });
       const media = await ctx.media.put(bytes, 'file');
       req.log.info({ media: media.name, size: media.size }, 'media uploaded');
