@@ -4,13 +4,13 @@
  * offline) on TensorFlow.js' WebAssembly backend — ~0.4 s to load and ~75–90 ms per image on one
  * core (dependencies.md §5; the pure-JS CPU backend is ~20× slower, tfjs-node cannot install
  * offline). Five labels: Drawing, Hentai, Neutral, Porn, Sexy; the NSFW score is Porn + Hentai +
- * Sexy (see `NSFWJS_LABELS`). Images are scaled to 224² by sharp (stretched, as nsfwjs' own
+ * Sexy (see `NSFWJS_LABELS`). Images are scaled to 224² with sharp (stretched, as nsfwjs' own
  * bilinear resize does) before they reach tfjs, so a 1536² output costs what a 224² one does.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import sharp from 'sharp';
 import type { RgbImage } from '../image/decode.js';
+import { resizeRgb } from '../image/encode.js';
 import { checkThreshold, type SafetyChecker, verdict } from './safety-checker.js';
 
 /** MobileNetV2's input side, pixels. */
@@ -26,16 +26,7 @@ export const NSFWJS_LABELS = {
 export const NSFWJS_DEFAULT_THRESHOLD = 0.7;
 
 async function resized({ rgb, width, height }: RgbImage): Promise<Int32Array> {
-  const data =
-    width === INPUT_SIDE && height === INPUT_SIDE
-      ? rgb
-      : await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), {
-          raw: { width, height, channels: 3 },
-        })
-          .resize(INPUT_SIDE, INPUT_SIDE, { fit: 'fill', kernel: 'linear' })
-          .raw()
-          .toBuffer();
-  return Int32Array.from(data);
+  return Int32Array.from(await resizeRgb(rgb, width, height, { width: INPUT_SIDE, height: INPUT_SIDE }));
 }
 
 /**

@@ -8,8 +8,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import type { RgbImage } from '../image/decode.js';
+import { resizeRgb } from '../image/encode.js';
 import { type OnnxClassifierSpec, parseOnnxClassifierSpec } from './onnx-classifier-spec.js';
 import { checkThreshold, type SafetyChecker, verdict } from './safety-checker.js';
 
@@ -21,15 +21,7 @@ async function pixelValues(
   spec: OnnxClassifierSpec,
 ): Promise<Float32Array> {
   const { width: w, height: h } = spec.size;
-  const data =
-    width === w && height === h
-      ? rgb
-      : await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), {
-          raw: { width, height, channels: 3 },
-        })
-          .resize(w, h, { fit: 'fill', kernel: 'linear' })
-          .raw()
-          .toBuffer();
+  const data = await resizeRgb(rgb, width, height, spec.size);
   const plane = w * h;
   const out = new Float32Array(3 * plane);
   for (let c = 0; c < 3; c++) {

@@ -2,11 +2,11 @@
  * @module safety/safety-policy
  * What happens to an image the checker flags. `report` leaves it as generated and only sets its
  * `has_nsfw_contents` entry, as the hosted API does; `blur` makes it unrecognisable (downscaled to
- * at most `BLUR_SIDE` pixels a side, then scaled back with a smooth kernel: a strong blur at a cost
+ * at most `BLUR_SIDE` pixels a side, then scaled back: a strong blur at a cost
  * independent of the image size); `black` replaces every pixel with black.
  */
-import sharp from 'sharp';
 import type { RgbImage } from '../image/decode.js';
+import { resizeRgb } from '../image/encode.js';
 
 export type SafetyPolicy = 'report' | 'blur' | 'black';
 
@@ -21,17 +21,8 @@ async function blurred({ rgb, width, height }: RgbImage): Promise<Uint8Array> {
     width: Math.max(1, Math.round(width * scale)),
     height: Math.max(1, Math.round(height * scale)),
   };
-  const tiny = await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), {
-    raw: { width, height, channels: 3 },
-  })
-    .resize(small.width, small.height, { fit: 'fill', kernel: 'cubic' })
-    .raw()
-    .toBuffer();
-  const { data } = await sharp(tiny, { raw: { ...small, channels: 3 } })
-    .resize(width, height, { fit: 'fill', kernel: 'cubic' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const tiny = await resizeRgb(rgb, width, height, small);
+  return resizeRgb(tiny, small.width, small.height, { width, height });
 }
 
 /**

@@ -226,4 +226,42 @@ describe('parseSubmitBody rules', () => {
       'loras[0].scale: expected a number, got string "1"',
     );
   });
+
+  it('prompt: at most 10,000 characters, or the configured limit', () => {
+    expect(parseSubmitBody({ prompt: 'a'.repeat(10_000) }).request.prompt).toHaveLength(10_000);
+    expect(rejects({ prompt: 'a'.repeat(10_001) })).toBe(
+      'prompt: 10001 characters, above the limit of 10000',
+    );
+    expect(() => parseSubmitBody({ prompt: 'abcd' }, { maxPromptChars: 3 })).toThrow(
+      'prompt: 4 characters, above the limit of 3',
+    );
+  });
+
+  it('body: nested at most 64 levels deep, however the nesting is built', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 63; i++) deep = i % 2 ? [deep] : { a: deep };
+    expect(parseSubmitBody({ prompt: 'x', extra: deep }).request.prompt).toBe('x');
+    const tooDeep = JSON.parse(`{"prompt":"x","extra":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+    expect(() => parseSubmitBody(tooDeep)).toThrow(
+      'body: nested deeper than 64 levels of arrays and objects',
+    );
+  });
+
+  it('inline images are checked at submit; URLs only for their form', () => {
+    expect(rejects({ image: 'data:image/gif;base64,R0lGOD' })).toMatch(
+      /^image: data URIs must be data:image\/png/,
+    );
+    expect(rejects({ image: 'data:image/png;base64,' })).toBe('image: the data URI holds no image data');
+    expect(rejects({ image: 'iVBORw0KGgo', mask_image: 'A' })).toMatch(
+      /^mask_image: the base64 text is truncated/,
+    );
+    expect(rejects({ image: 'ftp://example.com/a.png' })).toMatch(/^image: unsupported URL scheme "ftp:"/);
+    expect(parseSubmitBody({ prompt: 'x', image: ' iVBO\r\nRw0K ' }).request.image).toBe('iVBO\r\nRw0K');
+    expect(parseSubmitBody({ prompt: 'x', image: 'http://10.0.0.1/a.png' }).request.image).toBe(
+      'http://10.0.0.1/a.png',
+    );
+    expect(() => parseSubmitBody({ prompt: 'x', image: 'AAAAAAAA' }, { maxImageBytes: 5 })).toThrow(
+      'image: the image is 6 bytes, above the limit of 5 bytes',
+    );
+  });
 });
