@@ -156,11 +156,23 @@ export async function generate(
   const denoiseDone = performance.now();
 
   const latents = unpackLatents(x, B, LATENT_CHANNELS, h, w); // [B, 16, h, w]
-  const { image } = await clock.run(model.vaeDecoder, {
-    latent: new ort.Tensor('float32', latents, [B, LATENT_CHANNELS, h, w]),
-  });
-  if (!image) throw new Error('VAE decoder returned no image');
-  const images = vaeOutputToRgb(image.data as Float32Array, B, H, W);
+  // One image at a time: the decoder's activations grow with the batch (128 channels at full
+  // resolution, ~0.5 GB per 1024² image in fp32), and a batch of four would hold them all at once.
+  const images: Uint8Array[] = [];
+  const perImage = LATENT_CHANNELS * h * w;
+  for (let b = 0; b < B; b++) {
+    await checkpoint(options.signal);
+    const { image } = await clock.run(model.vaeDecoder, {
+      latent: new ort.Tensor('float32', latents.subarray(b * perImage, (b + 1) * perImage), [
+        1,
+        LATENT_CHANNELS,
+        h,
+        w,
+      ]),
+    });
+    if (!image) throw new Error('VAE decoder returned no image');
+    images.push(...vaeOutputToRgb(image.data as Float32Array, 1, H, W));
+  }
   const done = performance.now();
   return {
     images,
