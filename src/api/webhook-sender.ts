@@ -10,6 +10,7 @@ import type { AddressPolicy } from '../hub/address-policy.js';
 import type { HostLookup } from '../hub/fetch-target.js';
 import { postWebhook } from '../hub/webhook-post.js';
 import type { DueWebhook, TaskStore } from '../jobs/task.js';
+import { WakeLoop } from '../jobs/wake-loop.js';
 import type { Logger } from '../log.js';
 import type { TaskPresenter } from './task-presenter.js';
 import { signWebhook } from './webhook-signature.js';
@@ -32,11 +33,11 @@ export interface WebhookSenderOptions {
 const BATCH = 8;
 /** Wait before reading the store again after it failed, ms. */
 const STORE_RETRY_MS = 5_000;
+/** Longest sleep between looks at the store, ms. */
+const LONGEST_SLEEP_MS = 60_000;
 
 export class WebhookSender {
-  private running = false;
-  private wake: (() => void) | undefined;
-  private loop: Promise<void> | undefined;
+  private readonly loop = new WakeLoop(() => this.pass());
   private readonly now: () => number;
 
   constructor(private readonly o: WebhookSenderOptions) {
@@ -44,47 +45,34 @@ export class WebhookSender {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** A task finished (or the clock moved): look for due deliveries now. */
   notify(): void {
-    this.wake?.();
+    this.loop.notify();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    this.notify();
-    await this.loop;
+    await this.loop.stop();
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      let next: number | undefined;
-      try {
-        const due = await this.o.store.dueWebhooks(this.now(), BATCH);
-        if (due.length > 0) {
-          await Promise.all(due.map((d) => this.deliver(d)));
-          continue;
-        }
-        next = await this.o.store.nextWebhookAt();
-      } catch (err) {
-        // A store that cannot answer (Redis unreachable): leases keep what was handed out; look again later.
-        this.o.log.error({ err }, 'webhook sender cannot read the task store; will retry');
-        next = this.now() + STORE_RETRY_MS;
+  /** Sends what is due; then sleeps until the next delivery is due, a minute at most (bounds clock drift). */
+  private async pass(): Promise<number> {
+    let next: number | undefined;
+    try {
+      const due = await this.o.store.dueWebhooks(this.now(), BATCH);
+      if (due.length > 0) {
+        await Promise.all(due.map((d) => this.deliver(d)));
+        return 0;
       }
-      await new Promise<void>((resolve) => {
-        // Timers past 2^31 ms fire at once; waking every minute at most also bounds clock drift.
-        const timer = setTimeout(resolve, next === undefined ? 60_000 : Math.min(60_000, next - this.now()));
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
+      next = await this.o.store.nextWebhookAt();
+    } catch (err) {
+      // A store that cannot answer (Redis unreachable): leases keep what was handed out; look again later.
+      this.o.log.error({ err }, 'webhook sender cannot read the task store; will retry');
+      next = this.now() + STORE_RETRY_MS;
     }
+    return next === undefined ? LONGEST_SLEEP_MS : Math.min(LONGEST_SLEEP_MS, next - this.now());
   }
 
   private async deliver(d: DueWebhook): Promise<void> {

@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { GenerationRequest, LoraRequest } from '../pipeline/generation-request.js';
 import type { LocalOutputStore } from './output-store.js';
 import type { Task, TaskStore } from './task.js';
+import { WakeLoop } from './wake-loop.js';
 
 export interface ExecutorResult {
   readonly outputs: Buffer[];
@@ -56,6 +57,14 @@ function retryable(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === true;
 }
 
+/** The store does not answer (Redis unreachable): the outcome waits, the task is not failed for it. */
+function storeUnavailable(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'FLUX_ERR_STORE_UNAVAILABLE';
+}
+
+/** How often the outcome of a finished task is offered again to a store that does not answer, ms. */
+const RECORD_RETRY_MS = 250;
+
 /**
  * `finished`: a task reached `completed` or `failed`. `changed`: something a watcher of task `id`
  * may show changed (it started, stepped or finished; a start also moves everyone's queue position).
@@ -87,9 +96,7 @@ export interface TaskControl {
 export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskControl {
   private readonly progressById = new Map<string, { step: number; total: number }>();
   private current: { readonly id: string; readonly abort: AbortController } | undefined;
-  private wake: (() => void) | undefined;
-  private running = false;
-  private loop: Promise<void> | undefined;
+  private readonly loop = new WakeLoop(() => this.pass());
 
   constructor(
     private readonly store: TaskStore,
@@ -106,14 +113,12 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** A task was queued: wake the loop if it waits. */
   notify(): void {
-    this.wake?.();
+    this.loop.notify();
   }
 
   /** TaskControl.cancel, for the task this dispatcher runs. */
@@ -153,32 +158,20 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    this.notify();
-    await this.loop;
+    await this.loop.stop();
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      const task = await this.claim();
-      if (!task) {
-        await new Promise<void>((resolve) => {
-          // A shared queue (Redis) gets tasks from other hosts: look again now and then.
-          const timer = this.options.pollMs ? setTimeout(resolve, this.options.pollMs) : undefined;
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = undefined;
-        continue;
-      }
-      // A task the store refused to finish (it was finished elsewhere: a worker that lost its lock
-      // and had the task run again on another host) must not stop the loop.
-      await this.execute(task).catch((err) =>
-        this.options.log.error({ err, taskId: task.id }, 'task outcome not recorded'),
-      );
-    }
+  /** Runs the next task; with none, sleeps until a submit nudges (or, on a shared queue, a poll). */
+  private async pass(): Promise<number> {
+    const task = await this.claim();
+    // A shared queue (Redis) gets tasks from other hosts: look again now and then.
+    if (!task) return this.options.pollMs ?? Number.POSITIVE_INFINITY;
+    // A task the store refused to finish (it was finished elsewhere: a worker that lost its lock
+    // and had the task run again on another host) must not stop the loop.
+    await this.execute(task).catch((err) =>
+      this.options.log.error({ err, taskId: task.id }, 'task outcome not recorded'),
+    );
+    return 0;
   }
 
   /** The next task, or none; a store that cannot answer (Redis unreachable) is retried by the poll. */
@@ -189,6 +182,22 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
       this.options.log.error({ err }, 'cannot claim a task; will retry');
       await new Promise((r) => setTimeout(r, this.options.pollMs ?? 1000));
       return undefined;
+    }
+  }
+
+  /**
+   * Records a task's outcome, offering it again while the store does not answer (Redis restarting):
+   * the outputs are written, so the task must neither fail for it nor be left `processing`.
+   */
+  private async record(log: Logger, write: () => Promise<Task>): Promise<Task> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!storeUnavailable(err) || !this.loop.active) throw err;
+        if (tries === 1) log.warn({ err }, 'task store unavailable; recording the outcome when it is back');
+        await new Promise((r) => setTimeout(r, RECORD_RETRY_MS));
+      }
     }
   }
 
@@ -212,33 +221,35 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
         { signal: abort.signal },
       );
       const ext = task.request.outputFormat;
-      const names = [];
+      const names: string[] = [];
       for (const [i, bytes] of result.outputs.entries())
         names.push(await this.outputs.write(task.id, i, bytes, ext));
       const t = result.timings;
       if (result.loraCache) this.emit('loraCache', result.loraCache.hits, result.loraCache.misses);
-      const done = await this.store.complete(task.id, {
-        outputs: names,
-        // One entry per output, as the hosted API answers: false when nothing was checked.
-        hasNsfwContents: names.map((_, i) => result.hasNsfwContents?.[i] ?? false),
-        seed: result.seed,
-        warnings: result.warnings ?? [],
-        timings: {
-          ...(request.loras?.length ? { lora_load: loraResolveMs + Math.round(t.loraMs ?? 0) } : {}),
-          inference: Math.round(t.totalMs ?? 0),
-          queue: task.startedAt !== null ? task.startedAt - task.createdAt : 0,
-          text: Math.round(t.textMs ?? 0),
-          denoise: Math.round(t.denoiseMs ?? 0),
-          decode: Math.round(t.decodeMs ?? 0),
-          ...(t.safetyMs !== undefined ? { safety: Math.round(t.safetyMs) } : {}),
-          total: Date.now() - task.createdAt,
-        },
-      });
+      const done = await this.record(log, () =>
+        this.store.complete(task.id, {
+          outputs: names,
+          // One entry per output, as the hosted API answers: false when nothing was checked.
+          hasNsfwContents: names.map((_, i) => result.hasNsfwContents?.[i] ?? false),
+          seed: result.seed,
+          warnings: result.warnings ?? [],
+          timings: {
+            ...(request.loras?.length ? { lora_load: loraResolveMs + Math.round(t.loraMs ?? 0) } : {}),
+            inference: Math.round(t.totalMs ?? 0),
+            queue: task.startedAt !== null ? task.startedAt - task.createdAt : 0,
+            text: Math.round(t.textMs ?? 0),
+            denoise: Math.round(t.denoiseMs ?? 0),
+            decode: Math.round(t.decodeMs ?? 0),
+            ...(t.safetyMs !== undefined ? { safety: Math.round(t.safetyMs) } : {}),
+            total: Date.now() - task.createdAt,
+          },
+        }),
+      );
       log.info({ outputs: names.length, seed: result.seed }, 'task completed');
       this.finish(done);
     } catch (error) {
       if (abort.signal.aborted) {
-        const cancelled = await this.store.fail(task.id, errors.CANCELLED().message);
+        const cancelled = await this.record(log, () => this.store.fail(task.id, errors.CANCELLED().message));
         log.info('task cancelled while running');
         this.finish(cancelled);
       } else if (retryable(error)) {
@@ -250,7 +261,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
         }
         for (const id of requeued) this.emit('changed', id);
       } else {
-        const failed = await this.store.fail(task.id, (error as Error).message);
+        const failed = await this.record(log, () => this.store.fail(task.id, (error as Error).message));
         log.warn({ err: error }, 'task failed');
         this.finish(failed);
       }

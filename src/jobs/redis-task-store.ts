@@ -198,6 +198,12 @@ export async function openRedisTaskStore(
     return { requeued, failed };
   }
 
+  /** A refused finish: the task went on elsewhere (this handle lost its lock), so its job is not ours to renew. */
+  function disown(id: string, e: unknown): never {
+    if (!(e instanceof FluxServeError && e.code === 'FLUX_ERR_STORE_UNAVAILABLE')) held.delete(id);
+    throw e;
+  }
+
   const bySeq = (list: { id: string; seq: number }[]) => list.sort((a, b) => a.seq - b.seq).map((x) => x.id);
 
   return {
@@ -278,12 +284,12 @@ export async function openRedisTaskStore(
         work.seed,
         JSON.stringify(work.timings),
         JSON.stringify(work.warnings ?? []),
-      );
+      ).catch((e) => disown(id, e));
       await release(id, 'completed');
       return hashToTask(h);
     },
     fail: async (id, error) => {
-      const h = await move('fail', id, 'failed', now(), error, '');
+      const h = await move('fail', id, 'failed', now(), error, '').catch((e) => disown(id, e));
       await release(id, 'failed', error);
       return hashToTask(h);
     },

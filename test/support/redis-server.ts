@@ -37,8 +37,11 @@ export interface RedisServer {
   readonly port: number;
   /** `redis://127.0.0.1:<port>/0` */
   readonly url: string;
-  /** Stops it (SIGTERM, no save); `start` brings it back on the same port, empty. */
-  stop(): Promise<void>;
+  /**
+   * Stops it (SIGTERM, or e.g. SIGKILL for a crash); `start` brings it back on the same port and
+   * dir: empty, or with every write it acknowledged when started with `persist`.
+   */
+  stop(signal?: NodeJS.Signals): Promise<void>;
   start(): Promise<void>;
   /** Stops it and removes its temp dir. */
   close(): Promise<void>;
@@ -59,8 +62,13 @@ async function ping(port: number): Promise<boolean> {
   return r.stdout.trim() === 'PONG';
 }
 
+export interface RedisServerOptions {
+  /** Append-only file fsynced on every write (`--appendonly yes --appendfsync always`): a restart loses nothing. */
+  readonly persist?: boolean;
+}
+
 /** Starts a private redis-server; resolves once it answers. */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(o: RedisServerOptions = {}): Promise<RedisServer> {
   const program = redisServerPath();
   if (!program) throw new Error('redis-server not found');
   const dir = await mkdtemp(join(tmpdir(), 'redis-'));
@@ -69,7 +77,10 @@ export async function startRedisServer(): Promise<RedisServer> {
   const start = async () => {
     child = spawn(
       program,
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+      [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''],
+        ...(o.persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+      ],
       { stdio: 'ignore' },
     );
     const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -80,12 +91,12 @@ export async function startRedisServer(): Promise<RedisServer> {
     }
     throw new Error('redis-server did not answer in time');
   };
-  const stop = async () => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const c = child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
-      c.kill('SIGTERM');
+      c.kill(signal);
     });
   };
   await start();
