@@ -5,6 +5,7 @@
  * CLIP ViT-L/14 values (flux.md §2.1), so `parseClipTextConfig({})` is CLIP-L.
  */
 import { errors } from '../errors.js';
+import { type ConfigJson, configJson } from './config-json.js';
 
 export interface ClipTextConfig {
   readonly vocabSize: number;
@@ -42,9 +43,7 @@ export const CLIP_L_DEFAULTS = {
 /** HF configs written before transformers PR #24773 carry eos_token_id 2 and pool at argmax(ids). */
 const LEGACY_EOS_TOKEN_ID = 2;
 
-type Json = Record<string, unknown>;
-
-function integer(json: Json, key: keyof typeof CLIP_L_DEFAULTS, min = 1): number {
+function integer(json: ConfigJson, key: keyof typeof CLIP_L_DEFAULTS, min = 1): number {
   const v = json[key] ?? CLIP_L_DEFAULTS[key];
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
     throw errors.CONFIG(`text_encoder ${key} must be an integer >= ${min}, got ${JSON.stringify(json[key])}`);
@@ -57,10 +56,7 @@ function integer(json: Json, key: keyof typeof CLIP_L_DEFAULTS, min = 1): number
  * @example const c = parseClipTextConfig(JSON.parse(await readFile('text_encoder/config.json', 'utf8')));
  */
 export function parseClipTextConfig(input: unknown): ClipTextConfig {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw errors.CONFIG('text_encoder config is not a JSON object');
-  }
-  const json = input as Json;
+  const json = configJson(input, 'text_encoder');
   const act = json.hidden_act ?? CLIP_L_DEFAULTS.hidden_act;
   if (act !== 'quick_gelu') {
     throw errors.CONFIG(

@@ -4,6 +4,7 @@
  * (FluxTransformer2DModel), validated once and frozen. Variants (schnell, dev, tiny) are data.
  */
 import { errors } from '../errors.js';
+import { type ConfigJson, configJson } from './config-json.js';
 
 export interface FluxConfig {
   /** Packed latent channels in and out (16 VAE channels x 2x2 patch = 64). */
@@ -27,9 +28,7 @@ export interface FluxConfig {
   readonly timestepEmbeddingDim: number;
 }
 
-type Json = Record<string, unknown>;
-
-function integer(json: Json, key: string, fallback?: number): number {
+function integer(json: ConfigJson, key: string, fallback?: number): number {
   const v = json[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
     throw errors.CONFIG(`${key} must be a positive integer, got ${JSON.stringify(json[key])}`);
@@ -39,8 +38,7 @@ function integer(json: Json, key: string, fallback?: number): number {
 
 /** Parses a diffusers FluxTransformer2DModel config; missing optional fields take diffusers' defaults. */
 export function parseFluxConfig(input: unknown): FluxConfig {
-  if (typeof input !== 'object' || input === null) throw errors.CONFIG('config is not a JSON object');
-  const json = input as Json;
+  const json = configJson(input, 'transformer');
   const patchSize = integer(json, 'patch_size', 1);
   if (patchSize !== 1) throw errors.CONFIG(`patch_size ${patchSize} is not supported (FLUX.1 uses 1)`);
   const inChannels = integer(json, 'in_channels', 64);

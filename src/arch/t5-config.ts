@@ -6,6 +6,7 @@
  * ReLU FFN), so `parseT5Config({})` is the FLUX T5-XXL encoder.
  */
 import { errors } from '../errors.js';
+import { type ConfigJson, configJson } from './config-json.js';
 
 export interface T5Config {
   readonly vocabSize: number;
@@ -42,10 +43,9 @@ export const T5_XXL_DEFAULTS = {
   feed_forward_proj: 'gated-gelu',
 } as const;
 
-type Json = Record<string, unknown>;
 type IntKey = Exclude<keyof typeof T5_XXL_DEFAULTS, 'layer_norm_epsilon' | 'feed_forward_proj'>;
 
-function integer(json: Json, key: IntKey): number {
+function integer(json: ConfigJson, key: IntKey): number {
   const v = json[key] ?? T5_XXL_DEFAULTS[key];
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
     throw errors.CONFIG(`${key} must be a positive integer, got ${JSON.stringify(json[key])}`);
@@ -66,10 +66,7 @@ const TANH_GELU = new Set(['gelu_new', 'gelu_pytorch_tanh']);
  * const c = parseT5Config(JSON.parse(await readFile('text_encoder_2/config.json', 'utf8')));
  */
 export function parseT5Config(input: unknown): T5Config {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw errors.CONFIG('T5 config is not a JSON object');
-  }
-  const json = input as Json;
+  const json = configJson(input, 'T5');
   const proj = json.feed_forward_proj ?? T5_XXL_DEFAULTS.feed_forward_proj;
   if (proj !== 'gated-gelu') {
     throw errors.CONFIG(

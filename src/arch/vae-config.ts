@@ -5,6 +5,7 @@
  * model and a tiny test model is a few overrides.
  */
 import { errors } from '../errors.js';
+import { type ConfigJson, configJson } from './config-json.js';
 
 export interface VaeConfig {
   /** Image channels in (encoder) and out (decoder): 3. */
@@ -27,9 +28,7 @@ export interface VaeConfig {
   readonly midBlockAddAttention: boolean;
 }
 
-type Json = Record<string, unknown>;
-
-function integer(json: Json, key: string, fallback: number): number {
+function integer(json: ConfigJson, key: string, fallback: number): number {
   const v = json[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
     throw errors.CONFIG(`vae ${key} must be a positive integer, got ${JSON.stringify(json[key])}`);
@@ -37,7 +36,7 @@ function integer(json: Json, key: string, fallback: number): number {
   return v;
 }
 
-function finite(json: Json, key: string, fallback: number): number {
+function finite(json: ConfigJson, key: string, fallback: number): number {
   const v = json[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isFinite(v)) {
     throw errors.CONFIG(`vae ${key} must be a finite number, got ${JSON.stringify(json[key])}`);
@@ -45,7 +44,7 @@ function finite(json: Json, key: string, fallback: number): number {
   return v;
 }
 
-function blockTypes(json: Json, key: string, expected: string, levels: number): void {
+function blockTypes(json: ConfigJson, key: string, expected: string, levels: number): void {
   const v = json[key];
   if (v === undefined) return;
   if (!Array.isArray(v) || v.length !== levels || v.some((t) => t !== expected)) {
@@ -58,8 +57,7 @@ function blockTypes(json: Json, key: string, expected: string, levels: number): 
  * @example const vae = parseVaeConfig(JSON.parse(await readFile('vae/config.json', 'utf8')));
  */
 export function parseVaeConfig(input: unknown = {}): VaeConfig {
-  if (typeof input !== 'object' || input === null) throw errors.CONFIG('vae config is not a JSON object');
-  const json = input as Json;
+  const json = configJson(input, 'vae');
   const blocks = json.block_out_channels ?? [128, 256, 512, 512];
   if (
     !Array.isArray(blocks) ||
