@@ -22,8 +22,10 @@ export interface Config {
   readonly port: number;
   /** Base of output URLs; default `http://<host>:<port>`. */
   readonly publicUrl: string | undefined;
-  /** File of API keys, one per line; none = loopback only, no auth. */
+  /** File of API keys, one per line; none (and no `keys`) = loopback only, no auth. */
   readonly keysFile: string | undefined;
+  /** API keys given in the environment (`FLUX_SERVE_KEYS`, comma-separated), on top of the file's. */
+  readonly keys: readonly string[];
   /** Most waiting tasks; beyond it submits get 429. */
   readonly maxQueued: number;
   /** Longest enable_sync_mode wait, ms. */
@@ -58,6 +60,14 @@ export interface Config {
   readonly loraCacheDir: string;
   /** Largest LoRA file downloaded or read, bytes. */
   readonly maxLoraBytes: number;
+  /** Longest one LoRA download may take in all, ms (a slow server holds the task's queue slot). */
+  readonly loraDownloadTimeoutMs: number;
+  /** Disk for downloaded LoRAs, bytes; the least recently used go first beyond it. */
+  readonly loraCacheBytes: number;
+  /** Longest URL or LoRA path a request may carry, characters. */
+  readonly maxUrlChars: number;
+  /** Log where ONNX Runtime places every node at session creation (verbose; for GPU bring-up). */
+  readonly logPlacement: boolean;
   /** Memory for parsed LoRAs the worker keeps between requests, bytes. */
   readonly loraMemoryBytes: number;
   /** Hugging Face: endpoint (`HF_ENDPOINT`), token (`HF_TOKEN`), offline (`HF_HUB_OFFLINE`). */
@@ -169,6 +179,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     port: positive(env, 'FLUX_SERVE_PORT', 8080),
     publicUrl: env.FLUX_SERVE_PUBLIC_URL || undefined,
     keysFile: env.FLUX_SERVE_KEYS_FILE || undefined,
+    keys: Object.freeze(
+      (env.FLUX_SERVE_KEYS ?? '')
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k !== ''),
+    ),
     maxQueued: positive(env, 'FLUX_SERVE_MAX_QUEUE', 100),
     syncWaitMs: positive(env, 'FLUX_SERVE_SYNC_WAIT_MS', 90_000), // 90 s
     bodyLimit: positive(env, 'FLUX_SERVE_BODY_LIMIT', 64 * 1024 * 1024), // 64 MiB: two 20 MiB images as base64
@@ -191,6 +207,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     loraDir: env.FLUX_SERVE_LORA_DIR || join(home, 'loras'),
     loraCacheDir: join(home, 'lora-cache'),
     maxLoraBytes: positive(env, 'FLUX_SERVE_MAX_LORA_BYTES', 2 * 1024 ** 3), // 2 GiB
+    loraDownloadTimeoutMs: positive(env, 'FLUX_SERVE_LORA_DOWNLOAD_TIMEOUT_MS', 600_000), // 10 min: 2 GiB at ~3.5 MB/s
+    loraCacheBytes: positive(env, 'FLUX_SERVE_LORA_CACHE_BYTES', 20 * 1024 ** 3), // 20 GiB
+    maxUrlChars: positive(env, 'FLUX_SERVE_MAX_URL_CHARS', 8192),
+    logPlacement: flag(env, 'FLUX_SERVE_LOG_PLACEMENT'),
     loraMemoryBytes: positive(env, 'FLUX_SERVE_LORA_MEMORY_BYTES', 4 * 1024 ** 3), // 4 GiB
     hub: Object.freeze({
       endpoint: env.HF_ENDPOINT || undefined,
