@@ -68,6 +68,8 @@ export interface Config {
   readonly maxUrlChars: number;
   /** Log where ONNX Runtime places every node at session creation (verbose; for GPU bring-up). */
   readonly logPlacement: boolean;
+  /** On CUDA, fail at session creation when a node would be placed on the CPU. */
+  readonly strictPlacement: boolean;
   /** Memory for parsed LoRAs the worker keeps between requests, bytes. */
   readonly loraMemoryBytes: number;
   /** Hugging Face: endpoint (`HF_ENDPOINT`), token (`HF_TOKEN`), offline (`HF_HUB_OFFLINE`). */
@@ -211,6 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     loraCacheBytes: positive(env, 'FLUX_SERVE_LORA_CACHE_BYTES', 20 * 1024 ** 3), // 20 GiB
     maxUrlChars: positive(env, 'FLUX_SERVE_MAX_URL_CHARS', 8192),
     logPlacement: flag(env, 'FLUX_SERVE_LOG_PLACEMENT'),
+    strictPlacement: flag(env, 'FLUX_SERVE_STRICT_PLACEMENT'),
     loraMemoryBytes: positive(env, 'FLUX_SERVE_LORA_MEMORY_BYTES', 4 * 1024 ** 3), // 4 GiB
     hub: Object.freeze({
       endpoint: env.HF_ENDPOINT || undefined,

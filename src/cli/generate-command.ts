@@ -173,6 +173,8 @@ export function registerGenerate(program: Command, config: Readonly<Config>, log
         fetchTimeoutMs: config.fetchTimeoutMs,
         fetchPolicy: config.fetchPolicy,
         loraMemoryBytes: config.loraMemoryBytes,
+        logPlacement: config.logPlacement,
+        strictPlacement: config.strictPlacement,
       });
       try {
         const result = await thread.generate(
@@ -183,7 +185,10 @@ export function registerGenerate(program: Command, config: Readonly<Config>, log
           },
         );
         const paths = outputPaths(flags.out, result.seed, flags.format, result.outputs.length);
-        for (const [i, path] of paths.entries()) await writeFile(path, result.outputs[i] as Buffer);
+        for (const [i, path] of paths.entries()) {
+          await mkdir(dirname(path), { recursive: true });
+          await writeFile(path, result.outputs[i] as Buffer);
+        }
         if (flags.dump) await dump(flags.dump, result, request.numImages);
         const timings = Object.fromEntries(
           Object.entries(result.timings).map(([k, v]) => [k, Math.round(v)]),

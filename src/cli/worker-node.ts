@@ -42,6 +42,8 @@ export function supervise(
       loraMemoryBytes: config.loraMemoryBytes,
       maxInputPixels: config.maxInputPixels,
       safety: config.safety,
+      logPlacement: config.logPlacement,
+      strictPlacement: config.strictPlacement,
     },
     { taskTimeoutMs: config.taskTimeoutMs, log },
   );

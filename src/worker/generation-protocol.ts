@@ -25,6 +25,10 @@ export interface ThreadInit {
   readonly maxInputPixels?: number;
   /** The safety checker to load once at start; absent = none (has_nsfw_contents all false). */
   readonly safety?: SafetySettings;
+  /** ONNX Runtime's verbose log at session creation, which lists every node's provider. */
+  readonly logPlacement?: boolean;
+  /** On CUDA, refuse to place any node on the CPU (session creation fails instead). */
+  readonly strictPlacement?: boolean;
 }
 
 export interface ThreadResult {

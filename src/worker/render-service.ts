@@ -49,7 +49,12 @@ export async function startRenderService(
   sharp.cache(false);
   const started = performance.now();
   log.info({ modelDir: init.modelDir, provider: init.provider }, 'loading model');
-  const model = await loadFluxModel(init.modelDir, { provider: init.provider, log });
+  const model = await loadFluxModel(init.modelDir, {
+    provider: init.provider,
+    log,
+    ...(init.logPlacement ? { logPlacement: true } : {}),
+    ...(init.strictPlacement ? { strictPlacement: true } : {}),
+  });
   // Loaded once, here in the worker: classifying never blocks the server's event loop.
   const safety = init.safety ? await loadSafetyScreen(init.safety, log) : undefined;
   const ctx: RenderContext = {

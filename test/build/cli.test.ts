@@ -17,10 +17,14 @@ import { FORMATS } from '../lora/lora-formats.js';
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+type CliResult = { stdout: string; stderr: string; code: number };
+
+const cli = (...args: string[]): Promise<CliResult> => cliWithEnv({}, ...args);
+
+async function cliWithEnv(env: Record<string, string>, ...args: string[]): Promise<CliResult> {
   try {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'info' },
+      env: { ...process.env, LOG_LEVEL: 'info', ...env },
     });
     return { stdout, stderr, code: 0 };
   } catch (e) {
@@ -164,6 +168,16 @@ describe('flux-serve tiny + build', () => {
     expect(styled.bytes.equals(plain.bytes)).toBe(false);
     expect(styled.report.warnings).toEqual([]);
     expect((await gen('off.png', '--lora', `${lora}:0`)).bytes.equals(plain.bytes)).toBe(true);
+  });
+
+  it('FLUX_SERVE_LOG_PLACEMENT=1: ONNX Runtime logs the provider of every node at session creation', async () => {
+    const args = ['--model', join(dir, 'model'), '--prompt', 'x', '--size', '256*256', '--steps', '1'];
+    const out = join(dir, 'gen', 'placed.png');
+    const placed = await cliWithEnv({ FLUX_SERVE_LOG_PLACEMENT: '1' }, 'generate', ...args, '--out', out);
+    expect(placed.code, placed.stderr.slice(-3000)).toBe(0);
+    expect(placed.stderr).toMatch(/All nodes placed on \[CPUExecutionProvider\]. Number of nodes: [1-9]/);
+    const quiet = await cli('generate', ...args, '--out', out);
+    expect(quiet.stderr).not.toMatch(/nodes placed on/);
   });
 
   it('generate refuses an out-of-range size naming the field (exit 2)', async () => {
