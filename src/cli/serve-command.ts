@@ -162,7 +162,10 @@ async function embeddedBackend(
   if (recovered.requeued.length + recovered.failed.length > 0)
     log.warn(recovered, 'tasks interrupted by the last stop');
   const worker = supervise(config, log, o);
-  const executor = { generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a) };
+  const executor = {
+    ready: () => worker.ready,
+    generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a),
+  };
   const dispatcher = new Dispatcher(store, o.outputs, executor, {
     maxAttempts: config.maxAttempts,
     log,

@@ -77,7 +77,10 @@ export async function startRedisWorker(config: Readonly<Config>, log: Logger, o:
     publicBaseUrl: o.publicBaseUrl,
     ...(o.provider ? { provider: o.provider } : {}),
   });
-  const executor = { generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a) };
+  const executor = {
+    ready: () => worker.ready,
+    generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a),
+  };
   const dispatcher = new Dispatcher(store, outputs, executor, {
     maxAttempts: config.maxAttempts,
     log,

@@ -22,12 +22,14 @@ export interface ExecutorResult {
   readonly warnings?: readonly string[];
   /** LoRAs the executor found parsed in memory / had to read and convert. */
   readonly loraCache?: { readonly hits: number; readonly misses: number };
+  /** Prompt tokens past what each encoder reads (CLIP 77, T5 the model's maximum), dropped. */
+  readonly droppedTokens?: { readonly clip: number; readonly t5: number };
 }
 
 /**
  * Makes a request's LoRAs local before the worker sees them (downloads, cache lookups): each entry
- * comes back with `file` and `sha256`. Runs on the server while the worker renders the previous
- * task; a failure fails the task with its message.
+ * comes back with `file` and `sha256`. It runs as the first part of the task (bounded by the
+ * download limits); a failure fails the task with its message.
  */
 export type LoraResolver = (
   loras: readonly LoraRequest[],
@@ -37,6 +39,11 @@ export type LoraResolver = (
 
 /** What runs a request: a worker thread or process that owns the model. */
 export interface Executor {
+  /**
+   * False while no task can start (the model is loading, or the worker is restarting): nothing is
+   * claimed meanwhile, so queued tasks stay `created` and spend no attempt on a worker that is not there.
+   */
+  ready?(): boolean;
   generate(
     request: GenerationRequest,
     onStep?: (step: number, total: number) => void,
@@ -64,6 +71,8 @@ function storeUnavailable(error: unknown): boolean {
 
 /** How often the outcome of a finished task is offered again to a store that does not answer, ms. */
 const RECORD_RETRY_MS = 250;
+/** How often a dispatcher whose executor is not ready looks again, ms. */
+const READY_POLL_MS = 200;
 
 /**
  * `finished`: a task reached `completed` or `failed`. `changed`: something a watcher of task `id`
@@ -163,6 +172,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
 
   /** Runs the next task; with none, sleeps until a submit nudges (or, on a shared queue, a poll). */
   private async pass(): Promise<number> {
+    if (this.executor.ready?.() === false) return READY_POLL_MS;
     const task = await this.claim();
     // A shared queue (Redis) gets tasks from other hosts: look again now and then.
     if (!task) return this.options.pollMs ?? Number.POSITIVE_INFINITY;
@@ -245,6 +255,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
           },
         }),
       );
+      if (result.droppedTokens && (result.droppedTokens.clip > 0 || result.droppedTokens.t5 > 0))
+        log.warn({ droppedTokens: result.droppedTokens }, 'prompt truncated to what the text encoders read');
       log.info({ outputs: names.length, seed: result.seed }, 'task completed');
       this.finish(done);
     } catch (error) {
@@ -252,6 +264,12 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
         const cancelled = await this.record(log, () => this.store.fail(task.id, errors.CANCELLED().message));
         log.info('task cancelled while running');
         this.finish(cancelled);
+      } else if (retryable(error) && task.attempts >= this.options.maxAttempts) {
+        // The last attempt: the task fails with what went wrong, not a generic interruption.
+        const why = `${(error as Error).message} (attempt ${task.attempts} of ${this.options.maxAttempts}, not retried)`;
+        const failed = await this.record(log, () => this.store.fail(task.id, why));
+        log.warn({ err: error }, 'task failed on its last attempt');
+        this.finish(failed);
       } else if (retryable(error)) {
         const { requeued, failed } = await this.store.recoverInterrupted(this.options.maxAttempts);
         log.warn({ err: error, requeued, failed }, 'worker lost the task');

@@ -6,13 +6,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, type Logger } from '../../src/log.js';
+import { createLogger } from '../../src/log.js';
 import type { ThreadInit } from '../../src/worker/generation-protocol.js';
 import { WorkerSupervisor } from '../../src/worker/worker-supervisor.js';
+import { captureLog } from '../support/log-capture.js';
 import { buildTinyModel, TINY_REQUEST, tinyWorkerInit } from '../support/tiny-model.js';
 
 let root: string;
@@ -85,21 +84,9 @@ describe('WorkerSupervisor', () => {
   });
 });
 
-/** A pino logger whose records land in an array. */
-function capture(): { log: Logger; records: Array<Record<string, unknown>> } {
-  const records: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line) records.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { log: pino<never>({ level: 'info' }, stream), records };
-}
-
 describe('WorkerSupervisor task timeout and start failures', () => {
   it('kills a child whose task runs past taskTimeoutMs, rejects it retryably and recovers', async () => {
-    const { log, records } = capture();
+    const { log, records } = captureLog();
     const short = WorkerSupervisor.start(
       { ...init, logLevel: 'info' },
       { taskTimeoutMs: 150, log, restartDelayMs: 10 },
