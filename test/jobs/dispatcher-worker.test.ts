@@ -109,8 +109,9 @@ describe('Dispatcher with the worker process', () => {
       expect((await done).map((t) => t.status)).toEqual(['completed', 'completed']);
       const truncated = records.filter((r) => r.msg === 'prompt truncated to what the text encoders read');
       expect(truncated).toHaveLength(1);
-      expect(truncated[0]).toMatchObject({ level: 40, droppedTokens: { t5: 0 } });
-      expect((truncated[0]?.droppedTokens as { clip: number }).clip).toBeGreaterThan(0);
+      const [record] = truncated as [{ level: number; droppedTokens: { clip: number; t5: number } }];
+      expect(record).toMatchObject({ level: 40, droppedTokens: { t5: 0 } });
+      expect(record.droppedTokens.clip).toBeGreaterThan(0);
     } finally {
       await dispatcher.stop();
       await worker.close();
