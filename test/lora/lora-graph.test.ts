@@ -20,7 +20,7 @@ import type { RefLora } from '../reference/flux-reference.js';
 import { randomInputs, runFlux } from '../support/flux-session.js';
 import { relativeError } from '../support/numerics.js';
 import { type Deltas, fixtureBytes, type LoraFixture } from './lora-fixtures.js';
-import { FORMATS, fullDiff, loha, lokr } from './lora-formats.js';
+import { FORMATS, fullDiff, kohyaSplitQkv, loha, lokr } from './lora-formats.js';
 
 type Weights = Map<string, { shape: readonly number[]; data: Float32Array }>;
 
@@ -106,6 +106,18 @@ describe('runtime LoRA inputs against exactly merged weights', () => {
     const { error, effect, feeds } = await scenario('one', [{ fixture: FORMATS.kohya(c), scale: 0.8 }]);
     expect(feeds.size).toBe(fluxLinears(c).length);
     expect(effect).toBeGreaterThan(1e-2); // the LoRA really acts
+    expect(error).toBeLessThan(1e-4);
+  });
+
+  it.each([
+    ['ComfyUI / BFL', (cfg: FluxConfig) => FORMATS.comfyui(cfg)],
+    ['XLabs', (cfg: FluxConfig) => FORMATS.xlabs(cfg)],
+    ['OneTrainer', (cfg: FluxConfig) => FORMATS.onetrainer(cfg)],
+    ['DiffSynth', (cfg: FluxConfig) => FORMATS.diffsynth(cfg)],
+    ['kohya split q/k/v', (cfg: FluxConfig) => kohyaSplitQkv(cfg, 3, 1.5)],
+  ])('one %s LoRA at scale 0.9', async (name, fixture) => {
+    const { error, effect } = await scenario(`one-${name}`, [{ fixture: fixture(c), scale: 0.9 }]);
+    expect(effect).toBeGreaterThan(1e-3); // the LoRA really acts
     expect(error).toBeLessThan(1e-4);
   });
 
