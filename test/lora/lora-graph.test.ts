@@ -1,7 +1,7 @@
 /**
  * The tiny transformer fed with packed LoRA inputs equals the same graph built from exactly merged
  * weights W + Σ scaleᵢ·ΔWᵢ, the deltas computed naively from the files' factors (lora-formats.ts).
- * Three graph builds in all: the base and one merged graph per scenario.
+ * One graph build for the base, and one merged graph per scenario.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
