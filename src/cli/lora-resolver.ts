@@ -23,6 +23,7 @@ export function loraResolver(config: Readonly<Config>): LoraResolver {
           loraDir: config.loraDir,
           maxBytes: config.maxLoraBytes,
           timeoutMs: config.fetchTimeoutMs,
+          downloadTimeoutMs: config.loraDownloadTimeoutMs,
           policy: config.fetchPolicy,
           hubEndpoint: config.hub.endpoint,
           hfToken: config.hub.token,

@@ -6,7 +6,7 @@
  * - LoRA folder files are used in place (never copied); their hash is remembered per path, size and
  *   mtime, so a repeated LoRA is not re-read.
  * - URLs and hub files are downloaded once into the cache (hub/lora-cache), streamed, resumed after
- *   an interruption, checked to start like safetensors; hub files are also checked against the LFS
+ *   an interruption, limited in time between bytes and in all, checked to start like safetensors; hub files are also checked against the LFS
  *   SHA-256 the hub lists. A cached URL or pinned hub file costs no request at all.
  * - `owner/repo` (revision `main` or a branch/tag) is turned into a commit by listing the repo; that
  *   answer (commit + chosen file) is cached for `refTtlMs` (default 10 minutes), so a burst of tasks
@@ -61,6 +61,8 @@ export interface ResolveLoraOptions {
   readonly maxBytes?: number | undefined;
   /** Limit for each hub API request, and the longest a download may go without receiving data, ms. */
   readonly timeoutMs: number;
+  /** Longest one download may take in all, ms (`FLUX_SERVE_LORA_DOWNLOAD_TIMEOUT_MS`); unlimited when undefined. */
+  readonly downloadTimeoutMs?: number | undefined;
   readonly policy: AddressPolicy;
   /** Hostname resolver (tests inject a stub); defaults to the system resolver. */
   readonly lookup?: HostLookup | undefined;
@@ -157,6 +159,7 @@ async function download(
     field: ctx.field,
     maxBytes: run.maxBytes,
     idleTimeoutMs: options.timeoutMs,
+    totalTimeoutMs: options.downloadTimeoutMs,
     policy: options.policy,
     lookup: options.lookup,
     headers: extra.headers,

@@ -2,7 +2,9 @@
  * @module hub/safe-download
  * Streams a user-supplied URL to a `.part` file under the same guard as safeFetch (hub/safe-fetch:
  * vetted addresses, vetted redirects, size limit), hashing as it writes, so that a 2 GB LoRA never
- * sits in memory. A `.part` left by an interrupted attempt is resumed with `Range: bytes=N-`
+ * sits in memory. Two clocks run: an idle limit between bytes, and a total limit for the whole
+ * download, so a server trickling a byte now and then cannot hold a task (and the queue behind it)
+ * for hours. A `.part` left by an interrupted attempt is resumed with `Range: bytes=N-`
  * (plus `If-Range` when the first answer carried a strong ETag or a Last-Modified date); the resumed
  * bytes are used only on a 206 whose Content-Range starts at N, otherwise the download restarts
  * cleanly. The caller moves the finished `.part` into place (hub/lora-cache does it atomically).
@@ -26,6 +28,7 @@ import {
   type OpenSafeOptions,
   openSafe,
   type SafeResponse,
+  totalDeadline,
 } from './safe-fetch.js';
 
 export interface SafeDownloadOptions extends OpenSafeOptions {
@@ -36,6 +39,11 @@ export interface SafeDownloadOptions extends OpenSafeOptions {
    * deadline: a 2 GB body legitimately takes minutes, a stalled one should not.
    */
   readonly idleTimeoutMs: number;
+  /**
+   * Longest the whole download may take, ms (both attempts, when a resume restarts): a server
+   * trickling a byte now and then never trips the idle limit. Unlimited when undefined.
+   */
+  readonly totalTimeoutMs?: number | undefined;
   /** Called for each body chunk with the bytes in the file so far and the whole file's size, if known. */
   readonly onProgress?: (received: number, total: number | undefined) => void;
   readonly signal?: AbortSignal;
@@ -125,8 +133,11 @@ export async function hashFileInto(file: string, hash: Hash): Promise<void> {
   for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) hash.update(chunk);
 }
 
-/** A deadline that fires after `ms` without activity; `touch` restarts it. */
-function idleDeadline(ms: number, cancel: AbortSignal | undefined) {
+/**
+ * A deadline that fires after `ms` without activity (`touch` restarts it), or when `whole` (the
+ * download's total deadline and the caller's cancellation) fires.
+ */
+function idleDeadline(ms: number, whole: FetchDeadline) {
   const idle = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const touch = () => {
@@ -135,9 +146,9 @@ function idleDeadline(ms: number, cancel: AbortSignal | undefined) {
   };
   touch();
   const deadline: FetchDeadline = {
-    signal: cancel ? AbortSignal.any([idle.signal, cancel]) : idle.signal,
-    timedOut: () => (idle.signal.aborted ? `stalled: no data for ${ms} ms` : undefined),
-    cancel,
+    signal: AbortSignal.any([idle.signal, whole.signal]),
+    timedOut: () => (idle.signal.aborted ? `stalled: no data for ${ms} ms` : whole.timedOut()),
+    cancel: whole.cancel,
   };
   return { deadline, touch, stop: () => clearTimeout(timer) };
 }
@@ -149,9 +160,10 @@ async function attempt(
   part: string,
   options: SafeDownloadOptions,
   from: { start: number; validator?: string },
+  whole: FetchDeadline,
 ): Promise<Attempt> {
   const field = options.field ?? 'url';
-  const { deadline, touch, stop } = idleDeadline(options.idleTimeoutMs, options.signal);
+  const { deadline, touch, stop } = idleDeadline(options.idleTimeoutMs, whole);
   const headers: Record<string, string> = { ...options.headers };
   if (from.start > 0) {
     headers.range = `bytes=${from.start}-`;
@@ -256,7 +268,7 @@ async function attempt(
  *
  * @throws FluxServeError FLUX_ERR_USAGE for a refused URL or redirect, a non-2xx answer (worded by
  *   `describeStatus` when given), a file over `maxBytes` (declared or counted), a body cut short,
- *   the idle timeout, or cancellation
+ *   the idle limit, the total limit (`took longer than the N ms limit`), or cancellation
  *
  * @example
  * const { sha256, bytes } = await safeDownload(url, '/cache/partial/abc.part', {
@@ -268,11 +280,19 @@ export async function safeDownload(
   part: string,
   options: SafeDownloadOptions,
 ): Promise<DownloadedFile> {
+  const whole: FetchDeadline =
+    options.totalTimeoutMs === undefined
+      ? {
+          signal: options.signal ?? new AbortController().signal,
+          timedOut: () => undefined,
+          cancel: options.signal,
+        }
+      : totalDeadline(options.totalTimeoutMs, options.signal);
   const from = await resumable(part, url);
-  const first = await attempt(url, part, options, from);
+  const first = await attempt(url, part, options, from, whole);
   if (first !== 'restart') return first;
   await discardPart(part);
-  const second = await attempt(url, part, options, { start: 0 });
+  const second = await attempt(url, part, options, { start: 0 }, whole);
   if (second === 'restart') throw new Error('unreachable: a download from byte 0 never restarts');
   return second;
 }

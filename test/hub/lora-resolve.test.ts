@@ -128,6 +128,25 @@ describe('resolveLora: URLs', () => {
     expect(progress[0]).toBeGreaterThan(3000); // a 206: only the rest was sent
   });
 
+  it('gives up on a trickling body at the total download limit, though bytes keep coming', async () => {
+    const bytes = loraBytes(9, 2048);
+    hosts.route('/trickle.safetensors', (req, res) => {
+      res.writeHead(200, { 'content-length': String(bytes.length) });
+      let sent = 0;
+      // One byte every 20 ms: never idle for the 2000 ms idle limit, done only after minutes.
+      const timer = setInterval(() => res.write(bytes.subarray(sent, ++sent)), 20);
+      req.socket.once('close', () => clearInterval(timer));
+    });
+    const url = `${hosts.origin()}/trickle.safetensors`;
+    const started = Date.now();
+    await expectFluxError(
+      resolveLora(url, opts({ downloadTimeoutMs: 300 })),
+      USAGE,
+      /^loras\[0\]\.path: download of .*trickle\.safetensors took longer than the 300 ms limit$/,
+    );
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('refuses a file over the limit, declared or not, and keeps nothing', async () => {
     hosts.file('/big.safetensors', { bytes: loraBytes(5, 1000) });
     hosts.file('/big-chunked.safetensors', { bytes: loraBytes(5, 1000), chunked: true });
