@@ -37,9 +37,15 @@ export function checkpointFiles(paths: readonly string[]): string[] {
       missing.push(`${def.name} (${present.has(config) ? def.weightCandidates.join(' or ') : config})`);
       continue;
     }
+    const shards = weights.endsWith('.index.json') ? shardsOf(weights, paths) : [];
+    const total = Number(/-of-(\d{5})\.safetensors$/.exec(shards[0] ?? '')?.[1] ?? 0);
+    if (weights.endsWith('.index.json') && (total === 0 || shards.length !== total)) {
+      missing.push(`${def.name} shards (${shards.length} of ${total || '?'} next to ${weights})`);
+      continue;
+    }
     chosen.add(config);
     chosen.add(weights);
-    if (weights.endsWith('.index.json')) for (const s of shardsOf(weights, paths)) chosen.add(s);
+    for (const s of shards) chosen.add(s);
   }
   if (missing.length > 0) throw errors.USAGE(`not a FLUX checkpoint repo: no ${missing.join(', ')}`);
   return [...chosen].sort();

@@ -12,7 +12,8 @@
  * head (dependencies.md §3); one listing call here gives the head commit, the sizes and the hashes.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import { errors } from '../errors.js';
 import type { AddressPolicy } from './address-policy.js';
 import { fetchError, formatBytes } from './fetch-errors.js';
@@ -112,15 +113,34 @@ async function gitBlobId(path: string, size: number): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Files of a snapshot whose blobs are there (a link to a missing blob does not count), relative paths. */
+async function presentFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  const present: string[] = [];
+  for (const path of entries)
+    if ((await stat(join(dir, path)).catch(() => undefined))?.isFile()) present.push(path);
+  return present.sort();
+}
+
 async function cachedRepo(repo: string, options: PullOptions, revision: string): Promise<PulledRepo> {
   const commit = await cachedCommit(options.cacheDir, repo, revision);
   const dir = commit && snapshotDir(options.cacheDir, repo, commit);
+  const offline = `offline mode (HF_HUB_OFFLINE) is on`;
   if (!commit || !dir || (await stat(dir).catch(() => undefined)) === undefined) {
     throw errors.USAGE(
-      `${repo}@${revision} is not in the Hugging Face cache ${options.cacheDir}, and offline mode (HF_HUB_OFFLINE) is on`,
+      `${repo}@${revision} is not in the Hugging Face cache ${options.cacheDir}, and ${offline}`,
     );
   }
-  return { repo, commit, dir, files: [], downloadedBytes: 0 };
+  const present = await presentFiles(dir);
+  let files: readonly string[] = present;
+  try {
+    if (options.select) files = options.select(present);
+  } catch (e) {
+    throw errors.USAGE(
+      `${repo}@${commit} is only partly in the Hugging Face cache (${(e as Error).message}), and ${offline}`,
+    );
+  }
+  return { repo, commit, dir, files, downloadedBytes: 0 };
 }
 
 /**

@@ -4,7 +4,7 @@
  * pull must skip; files land in the Hugging Face cache layout, a cut download resumes with a Range
  * request, a gated repo is refused with HF_TOKEN wording, and an offline pull makes no request.
  */
-import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { checkpointFiles } from '../../src/build/checkpoint-files.js';
@@ -127,6 +127,16 @@ describe('pullRepo', () => {
     hosts.seen = [];
     const offline = await pullRepo(REPO, options({ offline: true }));
     expect(offline.dir).toBe(again.dir);
+    expect(offline.files).toEqual(checkpointFiles(Object.keys(files)));
+    expect(hosts.seen).toEqual([]);
+    // A shard whose blob is gone: offline, the pull says the checkpoint is incomplete, not done.
+    const shard = join(offline.dir, 'text_encoder_2', 'model-00002-of-00002.safetensors');
+    await rm(join(offline.dir, 'text_encoder_2', await readlink(shard)));
+    await expectFluxError(
+      pullRepo(REPO, options({ offline: true })),
+      'FLUX_ERR_USAGE',
+      /only partly in the Hugging Face cache \(.*t5 shards \(1 of 2 next to text_encoder_2\/model.safetensors.index.json\).*offline mode/,
+    );
     expect(hosts.seen).toEqual([]);
     await expectFluxError(
       pullRepo('acme/other', options({ offline: true })),
