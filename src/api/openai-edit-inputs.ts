@@ -8,8 +8,14 @@
  * black (= keep). Passing an OpenAI mask through would repaint nothing, so it is converted: alpha 0
  * becomes white, any other alpha black. Without a mask, an image with transparent pixels is its own
  * mask, as OpenAI's edits did for DALL·E 2; an opaque image without a mask is plain img2img.
+ *
+ * Both files are decoded here, in the API process (the alpha check, the mask conversion), so the
+ * pixel limit is checked from the header first, as the worker's decoder does (image/decode), and
+ * sharp's `limitInputPixels` backs it up: a 30-byte PNG claiming 60000×60000 costs nothing. A file
+ * whose pixel data does not decode (truncated, corrupt) is the client's error, a 400 naming it.
  */
-import sharp from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
+import { MAX_INPUT_PIXELS } from '../image/decode.js';
 import { sniffImageFormat } from '../image/sniff.js';
 import { LIMITS } from '../pipeline/generation-request.js';
 import { OpenAiError } from './openai-errors.js';
@@ -30,7 +36,13 @@ interface Opened {
   readonly hasAlpha: boolean;
 }
 
-async function open(bytes: Buffer, param: string): Promise<Opened> {
+export interface EditLimits {
+  /** Largest image or mask, pixels as stored (FLUX_SERVE_MAX_INPUT_PIXELS); default `MAX_INPUT_PIXELS`. */
+  readonly maxPixels?: number;
+}
+
+/** Sniffs the format and reads the header (no pixel decoded); refuses an image above `maxPixels`. */
+async function open(bytes: Buffer, param: string, maxPixels: number): Promise<Opened> {
   const sniffed = sniffImageFormat(bytes);
   if (!sniffed.supported)
     throw new OpenAiError(
@@ -39,21 +51,52 @@ async function open(bytes: Buffer, param: string): Promise<Opened> {
       param,
       'invalid_image_format',
     );
+  let meta: Metadata;
   try {
-    const meta = await sharp(bytes).metadata();
-    const turned = (meta.orientation ?? 1) >= 5;
-    return {
-      width: turned ? meta.height : meta.width,
-      height: turned ? meta.width : meta.height,
-      hasAlpha: meta.hasAlpha,
-    };
+    // Header only: no pixel limit needed here, and without one the error below can quote the size.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (cause) {
+    throw unreadable(param, cause);
+  }
+  const pixels = meta.width * meta.height;
+  if (pixels > maxPixels)
     throw new OpenAiError(
       400,
-      `${param}: cannot read the image (${(cause as Error).message})`,
+      `${param}: the image is ${meta.width}x${meta.height} (${(pixels / 1e6).toFixed(1)} MP), ` +
+        `above the limit of ${(maxPixels / 1e6).toFixed(1)} MP`,
       param,
-      'invalid_image',
+      'image_too_large',
     );
+  const turned = (meta.orientation ?? 1) >= 5;
+  return {
+    width: turned ? meta.height : meta.width,
+    height: turned ? meta.width : meta.height,
+    hasAlpha: meta.hasAlpha,
+  };
+}
+
+function unreadable(param: string, cause: unknown): OpenAiError {
+  return new OpenAiError(
+    400,
+    `${param}: cannot read the image (${(cause as Error).message.trim()})`,
+    param,
+    'invalid_image',
+  );
+}
+
+/**
+ * A decoder for a file whose header `open` has passed. failOn 'error': truncated or corrupt pixel
+ * data is refused, libvips warnings (common in camera JPEGs) are tolerated, as in image/decode.
+ */
+const decoder = (bytes: Buffer, maxPixels: number): Sharp =>
+  sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' });
+
+/** Runs a decode, turning its failure into a 400 naming `param`. */
+async function decoding<T>(param: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (cause) {
+    throw unreadable(param, cause);
   }
 }
 
@@ -61,8 +104,8 @@ async function open(bytes: Buffer, param: string): Promise<Opened> {
  * OpenAI transparency → FLUX mask: alpha 0 → 255 (repaint), alpha ≥ 1 → 0 (keep), one channel PNG.
  * @example await fluxMaskFromAlpha(openAiMaskPng) // grayscale PNG, white where the mask was transparent
  */
-export async function fluxMaskFromAlpha(rgba: Buffer): Promise<Buffer> {
-  return sharp(rgba)
+export async function fluxMaskFromAlpha(rgba: Buffer, maxPixels = MAX_INPUT_PIXELS): Promise<Buffer> {
+  return decoder(rgba, maxPixels)
     .autoOrient()
     .extractChannel('alpha')
     .threshold(1)
@@ -72,21 +115,27 @@ export async function fluxMaskFromAlpha(rgba: Buffer): Promise<Buffer> {
     .toBuffer();
 }
 
-async function hasTransparentPixel(bytes: Buffer): Promise<boolean> {
-  const { channels } = await sharp(bytes).stats();
+/** Decodes every pixel (so a broken file is refused here, not in the worker) and finds alpha 0. */
+async function hasTransparentPixel(bytes: Buffer, maxPixels: number): Promise<boolean> {
+  const { channels } = await decoder(bytes, maxPixels).stats();
   return (channels[3]?.min ?? 255) === 0;
 }
 
 /**
  * Checks an edit's image and mask and converts the mask (module header).
- * @throws OpenAiError (400) naming `image` or `mask`: unsupported format, a mask without alpha, or
- *   a mask of another size than the image
+ * @throws OpenAiError (400) naming `image` or `mask`: unsupported format, above the pixel limit,
+ *   pixel data that does not decode, a mask without alpha, or a mask of another size than the image
  */
-export async function editInputs(image: Buffer, mask: Buffer | undefined): Promise<EditInputs> {
-  const img = await open(image, 'image');
+export async function editInputs(
+  image: Buffer,
+  mask: Buffer | undefined,
+  limits: EditLimits = {},
+): Promise<EditInputs> {
+  const maxPixels = limits.maxPixels ?? MAX_INPUT_PIXELS;
+  const img = await open(image, 'image', maxPixels);
   const size = { width: img.width, height: img.height };
   if (mask) {
-    const m = await open(mask, 'mask');
+    const m = await open(mask, 'mask', maxPixels);
     if (!m.hasAlpha)
       throw new OpenAiError(
         400,
@@ -101,10 +150,13 @@ export async function editInputs(image: Buffer, mask: Buffer | undefined): Promi
         'mask',
         'invalid_mask',
       );
-    return { image, mask: await fluxMaskFromAlpha(mask), ...size };
+    const converted = await decoding('mask', () => fluxMaskFromAlpha(mask, maxPixels));
+    // The image is not decoded here otherwise: check it now rather than fail the task in the worker.
+    await decoding('image', () => decoder(image, maxPixels).stats());
+    return { image, mask: converted, ...size };
   }
-  if (img.hasAlpha && (await hasTransparentPixel(image)))
-    return { image, mask: await fluxMaskFromAlpha(image), ...size };
+  if (await decoding('image', () => hasTransparentPixel(image, maxPixels)))
+    return { image, mask: await decoding('image', () => fluxMaskFromAlpha(image, maxPixels)), ...size };
   return { image, ...size };
 }
 

@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import OpenAI, { AuthenticationError, BadRequestError, toFile } from 'openai';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { autoEditSize, fluxMaskFromAlpha } from '../../src/api/openai-edit-inputs.js';
+import { autoEditSize, editInputs, fluxMaskFromAlpha } from '../../src/api/openai-edit-inputs.js';
+import { OpenAiError } from '../../src/api/openai-errors.js';
 import { formFields } from '../../src/api/openai-request.js';
+import { claimedSizePng } from '../fuzz/hostile-inputs.js';
 import {
   type ServerProcess,
   startServer,
@@ -166,6 +168,61 @@ describe('OpenAI images: edits', () => {
       expect(err).toBeInstanceOf(BadRequestError);
       expect((err as BadRequestError).param).toBe('mask');
     }
+  });
+});
+
+describe('OpenAI images: edit inputs that must not reach a decoder', () => {
+  const edit = async (image: Buffer, mask?: Buffer) =>
+    client.images
+      .edit({
+        image: await toFile(image, 'image.png', { type: 'image/png' }),
+        ...(mask && { mask: await toFile(mask, 'mask.png', { type: 'image/png' }) }),
+        prompt: 'x',
+        ...{ steps: 1 },
+      } as OpenAI.Images.ImageEditParamsNonStreaming)
+      .catch((e: unknown) => e);
+
+  it('refuses an image or mask whose header claims more pixels than the limit, naming it', async () => {
+    const bomb = claimedSizePng(60_000, 60_000);
+    const cases = [
+      [bomb, undefined, 'image'],
+      [await photo(), bomb, 'mask'],
+    ] as const;
+    for (const [image, mask, param] of cases) {
+      const err = await edit(image, mask);
+      expect(err, param).toBeInstanceOf(BadRequestError);
+      expect((err as BadRequestError).param).toBe(param);
+      expect((err as BadRequestError).message).toMatch(
+        new RegExp(`${param}: the image is 60000x60000 \\(3600\\.0 MP\\), above the limit of 40\\.0 MP`),
+      );
+    }
+  });
+
+  it('answers a truncated image or mask with a 400 naming it, not a 500', async () => {
+    const cut = (png: Buffer) => png.subarray(0, Math.floor(png.length / 2));
+    const transparent = await leftHalfMask();
+    const cases = [
+      [cut(await photo()), undefined, 'image'],
+      [cut(transparent), undefined, 'image'],
+      [await photo(), cut(transparent), 'mask'],
+      [cut(await photo()), transparent, 'image'],
+    ] as const;
+    for (const [image, mask, param] of cases) {
+      const err = await edit(image, mask);
+      expect(err, param).toBeInstanceOf(BadRequestError);
+      expect((err as BadRequestError).param).toBe(param);
+      expect((err as BadRequestError).message).toMatch(new RegExp(`^400 ${param}: cannot read the image`));
+    }
+  });
+
+  it('checks the pixel limit it is given before decoding', async () => {
+    const err = await editInputs(await photo(), undefined, { maxPixels: 256 * 255 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAiError);
+    expect(err).toMatchObject({ statusCode: 400, param: 'image', code: 'image_too_large' });
+    await expect(editInputs(await photo(), undefined, { maxPixels: 256 * 256 })).resolves.toMatchObject({
+      width: 256,
+      height: 256,
+    });
   });
 });
 

@@ -15,7 +15,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Task } from '../../jobs/task.js';
 import type { ApiContext } from '../api-context.js';
-import { autoEditSize, editInputs } from '../openai-edit-inputs.js';
+import { autoEditSize, type EditLimits, editInputs } from '../openai-edit-inputs.js';
 import { OpenAiError, openAiErrorHandler, openAiNotFoundHandler } from '../openai-errors.js';
 import {
   AUTO_GENERATION_SIZE,
@@ -122,6 +122,15 @@ async function run(
   return imagesResponse(ctx, done, r.responseFormat);
 }
 
+/**
+ * The configured pixel limit where the app is given one (`maxInputPixels`, FLUX_SERVE_MAX_INPUT_PIXELS);
+ * otherwise editInputs' default, the same 40 MP as the config's default.
+ */
+function editLimits(ctx: ApiContext): EditLimits {
+  const { maxInputPixels } = ctx as Partial<Record<'maxInputPixels', number>>;
+  return maxInputPixels === undefined ? {} : { maxPixels: maxInputPixels };
+}
+
 interface EditForm {
   readonly fields: [string, string][];
   readonly image?: Buffer;
@@ -210,7 +219,7 @@ export function openAiImageRoutes(ctx: ApiContext) {
         const form = await readEditForm(req, limit);
         if (!form.image)
           throw new OpenAiError(400, 'image: an image file is required', 'image', 'invalid_value');
-        const inputs = await editInputs(form.image, form.mask);
+        const inputs = await editInputs(form.image, form.mask, editLimits(ctx));
         const image = await ctx.media.put(inputs.image, 'image');
         const mask = inputs.mask ? await ctx.media.put(inputs.mask, 'mask') : undefined;
         const r = openAiImageRequest(formFields(form.fields), {
