@@ -6,6 +6,11 @@
  * `output_compression`, `user`) are accepted and ignored, as tools send them by default; `model`
  * picks an installed model when it names one and is otherwise ignored (tools hard-code `dall-e-3`
  * or `gpt-image-1`). Our extensions: `seed`, `steps`, `loras`, and on edits `strength`.
+ *
+ * `response_format` defaults as OpenAI answers: `url` for DALL·E (and no model), `b64_json` for the
+ * GPT image models, which OpenAI documents as always returning base64 and not taking the parameter —
+ * a client written for `gpt-image-1` reads `b64_json` and would find nothing in a `url` answer. An
+ * explicit `response_format` is honoured for every model (an extension for those).
  */
 import { OpenAiError } from './openai-errors.js';
 import { OUTPUT_FORMATS } from './submit-schema.js';
@@ -13,6 +18,17 @@ import { OUTPUT_FORMATS } from './submit-schema.js';
 export type ResponseFormat = 'url' | 'b64_json';
 
 const RESPONSE_FORMATS: readonly ResponseFormat[] = ['url', 'b64_json'];
+
+/** OpenAI's GPT image models (`gpt-image-1`, `gpt-image-1-mini`, …): base64 answers only. */
+const BASE64_ONLY_MODEL = /^gpt-image-/;
+
+/**
+ * The answer format when the request names none, by the OpenAI model it was written for.
+ * @example defaultResponseFormat('gpt-image-1') // 'b64_json'
+ */
+export function defaultResponseFormat(model: unknown): ResponseFormat {
+  return typeof model === 'string' && BASE64_ONLY_MODEL.test(model) ? 'b64_json' : 'url';
+}
 
 /** OpenAI's default output format (the hosted contract's is jpeg). */
 const DEFAULT_OUTPUT_FORMAT = 'png';
@@ -69,7 +85,12 @@ export function openAiImageRequest(fields: Record<string, unknown>, o: Translate
       'stream',
       'invalid_value',
     );
-  const responseFormat = oneOf('response_format', fields.response_format, RESPONSE_FORMATS, 'url');
+  const responseFormat = oneOf(
+    'response_format',
+    fields.response_format,
+    RESPONSE_FORMATS,
+    defaultResponseFormat(fields.model),
+  );
   const outputFormat = oneOf('output_format', fields.output_format, OUTPUT_FORMATS, DEFAULT_OUTPUT_FORMAT);
   const size =
     fields.size === undefined || fields.size === null || fields.size === 'auto' ? o.autoSize : fields.size;

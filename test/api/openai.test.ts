@@ -117,7 +117,32 @@ describe('OpenAI images: generations', () => {
         ...fast,
       } as Generate);
       expect(res.data).toHaveLength(1);
+      expect(Object.keys(res.data?.[0] ?? {}), model).toEqual(['url']);
     }
+  });
+
+  it('answers gpt-image-* models in base64 by default, as OpenAI does, and a url when asked', async () => {
+    for (const model of ['gpt-image-1', 'gpt-image-1-mini']) {
+      const res = await client.images.generate({ prompt: 'a boat', model, size: '256x256', ...fast });
+      expect(Object.keys(res.data?.[0] ?? {}), model).toEqual(['b64_json']);
+      const png = Buffer.from(res.data?.[0]?.b64_json as string, 'base64');
+      expect(await meta(png)).toEqual({ format: 'png', width: 256, height: 256 });
+    }
+    const url = await client.images.generate({
+      prompt: 'a boat',
+      model: 'gpt-image-1',
+      response_format: 'url',
+      size: '256x256',
+      ...fast,
+    } as Generate);
+    expect(Object.keys(url.data?.[0] ?? {})).toEqual(['url']);
+    const edit = await client.images.edit({
+      image: await toFile(await photo(), 'photo.png', { type: 'image/png' }),
+      prompt: 'a boat',
+      model: 'gpt-image-1',
+      ...{ steps: 1 },
+    } as OpenAI.Images.ImageEditParamsNonStreaming);
+    expect(Object.keys(edit.data?.[0] ?? {})).toEqual(['b64_json']);
   });
 });
 

@@ -3,7 +3,8 @@
  * The OpenAI Images API on the same tasks as the hosted contract, so OpenAI SDKs and the tools
  * built on them work when pointed at `<server>/v1`:
  * - `POST /v1/images/generations` (JSON: `prompt`, `n`, `size` "WxH" or "auto", `response_format`
- *   `url`|`b64_json`, `output_format`; extensions `seed`, `steps`, `loras`);
+ *   `url`|`b64_json` (default `b64_json` for `gpt-image-*`, else `url`), `output_format`; extensions
+ *   `seed`, `steps`, `loras`);
  * - `POST /v1/images/edits` (multipart: `image`, optional `mask`, and the same fields; `strength` too).
  * Each request becomes one task (`n` → `num_images`) that waits like `enable_sync_mode`, up to the
  * configured sync wait. Answers are OpenAI's `{created, data: [{url}|{b64_json}], …}` (plus `seed`,
@@ -37,7 +38,11 @@ const GENERATION_SCHEMA = {
     prompt: { type: 'string' },
     n: { type: 'integer', minimum: 1, maximum: 4, default: 1 },
     size: { type: 'string', default: 'auto', description: '"WxH" (sides 256–1536) or "auto" (1024x1024)' },
-    response_format: { type: 'string', enum: ['url', 'b64_json'], default: 'url' },
+    response_format: {
+      type: 'string',
+      enum: ['url', 'b64_json'],
+      description: 'default url; b64_json for gpt-image-* models, as OpenAI answers them',
+    },
     output_format: { type: 'string', enum: ['png', 'jpeg', 'webp'], default: 'png' },
     model: { type: 'string', description: 'an installed model id; anything else means the default model' },
     seed: { type: 'integer', description: 'extension: -1 = random' },
