@@ -6,42 +6,56 @@
  */
 import type { Config } from '../config.js';
 import { formatBytes } from '../hub/fetch-errors.js';
-import { resolveLora } from '../hub/lora-resolve.js';
+import { holdLoraBlob, resolveLora } from '../hub/lora-resolve.js';
 import type { LoraResolver } from '../jobs/dispatcher.js';
 
 const PROGRESS_EVERY_MS = 5000;
 
 /** @example const resolve = loraResolver(config); const local = await resolve(request.loras, signal, log); */
 export function loraResolver(config: Readonly<Config>): LoraResolver {
-  return (loras, signal, log) =>
-    Promise.all(
-      loras.map(async (lora, i) => {
-        const field = `loras[${i}].path`;
-        let lastReport = Date.now();
-        const resolved = await resolveLora(lora.path, {
-          cacheDir: config.loraCacheDir,
-          loraDir: config.loraDir,
-          maxBytes: config.maxLoraBytes,
-          timeoutMs: config.fetchTimeoutMs,
-          downloadTimeoutMs: config.loraDownloadTimeoutMs,
-          policy: config.fetchPolicy,
-          hubEndpoint: config.hub.endpoint,
-          hfToken: config.hub.token,
-          offline: config.hub.offline,
-          signal,
-          field,
-          onProgress: (received, total) => {
-            if (Date.now() - lastReport < PROGRESS_EVERY_MS) return;
-            lastReport = Date.now();
-            const of = total ? ` of ${formatBytes(total)} (${Math.round((100 * received) / total)} %)` : '';
-            log.info({ lora: lora.path, received }, `downloading LoRA: ${formatBytes(received)}${of}`);
-          },
-        });
-        log.info(
-          { lora: lora.path, source: resolved.source, cached: resolved.cached, bytes: resolved.bytes },
-          'LoRA local',
-        );
-        return { ...lora, file: resolved.file, sha256: resolved.sha256 };
-      }),
-    );
+  return async (loras, signal, log) => {
+    // A LoRA resolved early must survive the cache eviction after another one's download.
+    const releases: (() => void)[] = [];
+    let settled = false;
+    try {
+      return await Promise.all(
+        loras.map(async (lora, i) => {
+          const field = `loras[${i}].path`;
+          let lastReport = Date.now();
+          const resolved = await resolveLora(lora.path, {
+            cacheDir: config.loraCacheDir,
+            loraDir: config.loraDir,
+            maxBytes: config.maxLoraBytes,
+            timeoutMs: config.fetchTimeoutMs,
+            downloadTimeoutMs: config.loraDownloadTimeoutMs,
+            policy: config.fetchPolicy,
+            hubEndpoint: config.hub.endpoint,
+            hfToken: config.hub.token,
+            offline: config.hub.offline,
+            cacheMaxBytes: config.loraCacheBytes,
+            signal,
+            field,
+            onProgress: (received, total) => {
+              if (Date.now() - lastReport < PROGRESS_EVERY_MS) return;
+              lastReport = Date.now();
+              const of = total ? ` of ${formatBytes(total)} (${Math.round((100 * received) / total)} %)` : '';
+              log.info({ lora: lora.path, received }, `downloading LoRA: ${formatBytes(received)}${of}`);
+            },
+          });
+          log.info(
+            { lora: lora.path, source: resolved.source, cached: resolved.cached, bytes: resolved.bytes },
+            'LoRA local',
+          );
+          const release = holdLoraBlob(resolved.file);
+          // After another LoRA failed the request, nobody will release it later.
+          if (settled) release();
+          else releases.push(release);
+          return { ...lora, file: resolved.file, sha256: resolved.sha256 };
+        }),
+      );
+    } finally {
+      settled = true;
+      for (const release of releases) release();
+    }
+  };
 }

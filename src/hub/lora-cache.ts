@@ -15,9 +15,14 @@
  * would defeat the cache); an entry whose blob is missing or of the wrong size is a miss.
  * One process downloads into a cache directory at a time (the server's dispatcher); two processes
  * sharing one would race on a `.part`.
+ *
+ * The blobs are bounded (`FLUX_SERVE_LORA_CACHE_BYTES`): after a download, the least recently used
+ * go first, by mtime, which every hit moves to now. Blobs the caller is using are never deleted;
+ * index records of a deleted blob become misses. A `.part` untouched for a day is an abandoned
+ * download (a source nobody asks for again) and is deleted too.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { discardPart } from './safe-download.js';
 
@@ -28,6 +33,9 @@ export interface BlobEntry {
   /** Where it came from, for people (logs, the load report). */
   readonly source: string;
 }
+
+/** Age after which an untouched `.part` counts as abandoned, ms. */
+export const STALE_PART_MS = 24 * 60 * 60 * 1000;
 
 const keyName = (key: string) => createHash('sha256').update(key).digest('hex');
 
@@ -92,7 +100,61 @@ export class LoraDownloadCache {
     } catch {
       return undefined;
     }
+    await this.touch(file);
     return { ...entry, file };
+  }
+
+  /** Records a use of `file` for the least-recently-used order. */
+  private async touch(file: string): Promise<void> {
+    const now = new Date();
+    await utimes(file, now, now).catch(() => undefined); // gone meanwhile: nothing to order
+  }
+
+  /**
+   * Deletes the least recently used blobs until the rest take at most `maxBytes`, never one in
+   * `keep` (absolute paths), and deletes `.part` downloads untouched for STALE_PART_MS, never one
+   * in `busyParts`. Returns the deleted blobs' paths, oldest first.
+   *
+   * @example
+   * await cache.evict(20 * 1024 ** 3, new Set([justDownloaded]), new Set());
+   */
+  async evict(
+    maxBytes: number,
+    keep: ReadonlySet<string>,
+    busyParts: ReadonlySet<string>,
+  ): Promise<string[]> {
+    const blobs = await this.listed('blobs', (name) => name.endsWith('.safetensors'));
+    let total = blobs.reduce((sum, b) => sum + b.size, 0);
+    const deleted: string[] = [];
+    for (const blob of blobs.sort((a, b) => a.mtimeMs - b.mtimeMs)) {
+      if (total <= maxBytes) break;
+      if (keep.has(blob.path)) continue;
+      await rm(blob.path, { force: true });
+      total -= blob.size;
+      deleted.push(blob.path);
+    }
+    const stale = Date.now() - STALE_PART_MS;
+    for (const part of await this.listed('partial', (name) => name.endsWith('.part'))) {
+      if (part.mtimeMs < stale && !busyParts.has(part.path)) await discardPart(part.path);
+    }
+    return deleted;
+  }
+
+  /** Files of one cache folder whose name passes `wanted`, with size and mtime (none when absent). */
+  private async listed(
+    folder: string,
+    wanted: (name: string) => boolean,
+  ): Promise<{ path: string; size: number; mtimeMs: number }[]> {
+    const dir = join(this.dir, folder);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const files = await Promise.all(
+      names.filter(wanted).map(async (name) => {
+        const path = join(dir, name);
+        const info = await stat(path).catch(() => undefined); // deleted meanwhile
+        return info?.isFile() ? { path, size: info.size, mtimeMs: info.mtimeMs } : undefined;
+      }),
+    );
+    return files.filter((f) => f !== undefined);
   }
 
   /**
@@ -105,6 +167,7 @@ export class LoraDownloadCache {
     await rename(part, file);
     await discardPart(part);
     await this.put(key, entry);
+    await this.touch(file);
     return file;
   }
 }

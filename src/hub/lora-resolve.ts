@@ -7,7 +7,9 @@
  *   mtime, so a repeated LoRA is not re-read.
  * - URLs and hub files are downloaded once into the cache (hub/lora-cache), streamed, resumed after
  *   an interruption, limited in time between bytes and in all, checked to start like safetensors; hub files are also checked against the LFS
- *   SHA-256 the hub lists. A cached URL or pinned hub file costs no request at all.
+ *   SHA-256 the hub lists. A cached URL or pinned hub file costs no request at all. After each
+ *   download the cache is cut back to `cacheMaxBytes`, least recently used first (hub/lora-cache);
+ *   a blob held with holdLoraBlob stays, so a request's early LoRAs survive its later downloads.
  * - `owner/repo` (revision `main` or a branch/tag) is turned into a commit by listing the repo; that
  *   answer (commit + chosen file) is cached for `refTtlMs` (default 10 minutes), so a burst of tasks
  *   with one LoRA costs no request, while a push to the repo is seen within that time.
@@ -72,6 +74,11 @@ export interface ResolveLoraOptions {
   readonly hfToken?: string | undefined;
   /** Use only the cache (`HF_HUB_OFFLINE`). */
   readonly offline?: boolean | undefined;
+  /**
+   * Disk for downloaded blobs, bytes (`FLUX_SERVE_LORA_CACHE_BYTES`): after each download the least
+   * recently used blobs beyond it are deleted (never one held with holdLoraBlob). Unbounded when undefined.
+   */
+  readonly cacheMaxBytes?: number | undefined;
   /** How long a repo listing (branch → commit, chosen file) is reused without asking again, ms (default 10 min). */
   readonly refTtlMs?: number | undefined;
   readonly onProgress?: Progress | undefined;
@@ -95,6 +102,30 @@ interface RefEntry {
 }
 
 const inFlight = new InFlight<ResolvedLora>();
+/** Blobs in use (absolute path → holders): eviction keeps them. */
+const held = new Map<string, number>();
+/** `.part` files being written now: stale-part cleanup keeps them. */
+const writing = new Set<string>();
+
+/**
+ * Keeps cache eviction away from `file` (a resolved blob) until the returned function is called,
+ * e.g. while the other LoRAs of the same request are still downloading.
+ *
+ * @example
+ * const release = holdLoraBlob(resolved.file);
+ * try { await resolveTheOthers(); } finally { release(); }
+ */
+export function holdLoraBlob(file: string): () => void {
+  held.set(file, (held.get(file) ?? 0) + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const left = (held.get(file) ?? 1) - 1;
+    if (left > 0) held.set(file, left);
+    else held.delete(file);
+  };
+}
 /** SHA-256 of LoRA folder files by path, size, mtime and inode. */
 const localHashes = new Map<string, string>();
 
@@ -141,20 +172,38 @@ function offlineMiss(run: Run, what: string): Error {
   );
 }
 
-/** Downloads `url` into the cache under `key`, checks it, and records it. */
+interface DownloadExtra {
+  readonly headers?: Record<string, string>;
+  readonly expectSha256?: string | undefined;
+  readonly describeStatus?: (status: number, code: string | undefined) => string | undefined;
+}
+
+/** Downloads `url` into the cache under `key`, checks it, records it, and evicts beyond the limit. */
 async function download(
   run: Run,
   key: string,
   url: string,
   what: string,
-  extra: {
-    readonly headers?: Record<string, string>;
-    readonly expectSha256?: string | undefined;
-    readonly describeStatus?: (status: number, code: string | undefined) => string | undefined;
-  },
+  extra: DownloadExtra,
+): Promise<ResolvedLora> {
+  const part = await run.cache.partPath(key);
+  writing.add(part);
+  try {
+    return await downloadInto(run, key, part, url, what, extra);
+  } finally {
+    writing.delete(part);
+  }
+}
+
+async function downloadInto(
+  run: Run,
+  key: string,
+  part: string,
+  url: string,
+  what: string,
+  extra: DownloadExtra,
 ): Promise<ResolvedLora> {
   const { ctx, options } = run;
-  const part = await run.cache.partPath(key);
   const got = await safeDownload(url, part, {
     field: ctx.field,
     maxBytes: run.maxBytes,
@@ -184,6 +233,14 @@ async function download(
     got.fileName === undefined || what.endsWith(got.fileName) ? what : `${what} (${got.fileName})`;
   const entry: BlobEntry = { sha256: got.sha256, bytes: got.bytes, source };
   const file = await run.cache.store(key, part, entry);
+  if (options.cacheMaxBytes !== undefined) {
+    const release = holdLoraBlob(file);
+    try {
+      await run.cache.evict(options.cacheMaxBytes, new Set(held.keys()), writing);
+    } finally {
+      release();
+    }
+  }
   return { ...entry, file, cached: false };
 }
 

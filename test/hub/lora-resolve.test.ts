@@ -3,10 +3,10 @@
  * (test/hub/lora-server). Nothing leaves the host: names go through a stub resolver.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type ResolveLoraOptions, resolveLora } from '../../src/hub/lora-resolve.js';
+import { holdLoraBlob, type ResolveLoraOptions, resolveLora } from '../../src/hub/lora-resolve.js';
 import { expectFluxError, tempDir } from '../weights/fixtures.js';
 import { FakeHosts, loraBytes, sha256 } from './lora-server.js';
 
@@ -246,6 +246,56 @@ describe('resolveLora: URLs', () => {
       /a\.safetensors is not in the LoRA cache, and offline mode \(HF_HUB_OFFLINE\) is on$/,
     );
     expect(hosts.count()).toBe(0);
+  });
+});
+
+describe('resolveLora: cache size', () => {
+  const blobs = async () => (await readdir(join(cacheDir, 'blobs'))).sort();
+  const blob = (bytes: Buffer) => `${sha256(bytes)}.safetensors`;
+  // mtime orders the uses: keep them apart by more than any timestamp granularity.
+  const later = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+  it('deletes the least recently used blobs beyond the limit, a cache hit counting as a use', async () => {
+    const [a, b, c] = [loraBytes(21), loraBytes(22), loraBytes(23)];
+    for (const [name, bytes] of Object.entries({ a, b, c })) hosts.file(`/${name}.safetensors`, { bytes });
+    const limited = opts({ cacheMaxBytes: Math.floor(a.length * 2.5) });
+    const get = (name: string) => resolveLora(`${hosts.origin()}/${name}.safetensors`, limited);
+    await get('a');
+    await later();
+    await get('b');
+    await later();
+    expect((await get('a')).cached).toBe(true); // a is now the more recent of the two
+    await later();
+    await get('c');
+    expect(await blobs()).toEqual([blob(a), blob(c)].sort());
+    expect(hosts.count()).toBe(3);
+    expect((await get('b')).cached).toBe(false); // its index record is a miss now
+    expect(hosts.count()).toBe(4);
+    expect(await blobs()).toEqual([blob(b), blob(c)].sort());
+  });
+
+  it('never deletes the blob just downloaded or a held one, and drops abandoned partial downloads', async () => {
+    const [a, b, c] = [loraBytes(24), loraBytes(25), loraBytes(26)];
+    for (const [name, bytes] of Object.entries({ a, b, c })) hosts.file(`/${name}.safetensors`, { bytes });
+    const limited = opts({ cacheMaxBytes: 10 }); // smaller than any one file
+    const get = (name: string) => resolveLora(`${hosts.origin()}/${name}.safetensors`, limited);
+    const first = await get('a');
+    expect(await blobs()).toEqual([blob(a)]);
+    const release = holdLoraBlob(first.file);
+    await later();
+    await get('b');
+    expect(await blobs()).toEqual([blob(a), blob(b)].sort());
+    release();
+    const partial = join(cacheDir, 'partial');
+    const old = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    await writeFile(join(partial, 'old.part'), 'x');
+    await writeFile(join(partial, 'old.part.json'), '{}');
+    await utimes(join(partial, 'old.part'), old, old);
+    await writeFile(join(partial, 'fresh.part'), 'x');
+    await later();
+    await get('c');
+    expect(await blobs()).toEqual([blob(c)]);
+    expect((await readdir(partial)).sort()).toEqual(['fresh.part']);
   });
 });
 
