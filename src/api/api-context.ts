@@ -4,6 +4,7 @@
  * server's settings, and the one way to check a request's key.
  */
 import type { FastifyRequest } from 'fastify';
+import type { AddressPolicy } from '../hub/address-policy.js';
 import type { TaskControl } from '../jobs/dispatcher.js';
 import type { LocalMediaStore } from '../jobs/media-store.js';
 import type { LocalOutputStore } from '../jobs/output-store.js';
@@ -30,6 +31,12 @@ export interface AppOptions {
   readonly bodyLimit: number;
   /** Most LoRAs in one request (api.md: 5, configurable). */
   readonly maxLoras: number;
+  /** Most waiting tasks (the store's limit); `/readyz` answers 503 at it. */
+  readonly maxQueued: number;
+  /** Longest URL a request may carry (`image`, `mask_image`, `loras[].path`, `webhook`), characters. */
+  readonly maxUrlChars: number;
+  /** Which addresses URL fetches may reach; a webhook on a refused IP literal is a 400 at submit. */
+  readonly fetchPolicy: AddressPolicy;
   /** Longest prompt, characters (default submit-schema's PROMPT_MAX_CHARS). */
   readonly maxPromptChars?: number;
   /** The LoRA folder, listed by `GET /api/v3/loras` for the playground; none = empty list. */

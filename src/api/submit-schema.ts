@@ -60,6 +60,12 @@ export const SUBMIT_DEFAULTS = {
 export const PROMPT_MAX_CHARS = 10_000;
 
 /**
+ * Longest URL (`image`, `mask_image`, `loras[].path`, the webhook) by default, characters. Real
+ * signed URLs stay under 4,000; the task store keeps every one and the worker logs it.
+ */
+export const URL_MAX_CHARS = 8192;
+
+/**
  * Deepest nesting of arrays and objects a body may have. The body is stored and echoed to webhooks
  * (`input`), and JSON.stringify recurses: 100,000 nested arrays, a 200 KB body, would overflow its
  * stack. Real bodies nest 3 deep (`loras[i].path`).
@@ -168,6 +174,17 @@ export interface SubmitOptions {
   readonly maxPromptChars?: number;
   /** Largest inline (base64) image, decoded bytes (default image-input's MAX_IMAGE_BYTES). */
   readonly maxImageBytes?: number;
+  /** The configured URL limit, characters (default URL_MAX_CHARS); inline images have the byte limit instead. */
+  readonly maxUrlChars?: number;
+}
+
+/**
+ * Refuses a URL (or LoRA path) longer than `max` characters, naming the field and the limit.
+ * @example checkUrlLength('webhook', 'https://example.com/hook', 8192) // passes
+ */
+export function checkUrlLength(field: string, value: string, max: number = URL_MAX_CHARS): void {
+  if (value.length > max)
+    throw errors.USAGE(`${field}: ${value.length} characters, above the limit of ${max} for a URL`);
 }
 
 function describe(value: unknown): string {
@@ -205,7 +222,7 @@ function bool(body: Record<string, unknown>, name: string, fallback: boolean): b
   return typeof v === 'boolean' ? v : wrongType(name, 'a boolean', v);
 }
 
-function parseLora(entry: unknown, index: number): LoraSpec {
+function parseLora(entry: unknown, index: number, maxUrlChars: number): LoraSpec {
   const name = `loras[${index}]`;
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
     wrongType(name, 'an object {path, scale}', entry);
@@ -214,6 +231,7 @@ function parseLora(entry: unknown, index: number): LoraSpec {
   const path = record.path;
   if (typeof path !== 'string') wrongType(`${name}.path`, 'a string', path);
   if (path.trim() === '') throw errors.USAGE(`${name}.path: must not be empty`);
+  checkUrlLength(`${name}.path`, path.trim(), maxUrlChars);
   const scale = record.scale ?? DEFAULT_LORA_SCALE;
   if (typeof scale !== 'number') wrongType(`${name}.scale`, 'a number', scale);
   const { min, max } = LORA_LIMITS.scale;
@@ -223,11 +241,11 @@ function parseLora(entry: unknown, index: number): LoraSpec {
   return { path: path.trim(), scale };
 }
 
-function parseLoras(value: unknown, maxLoras: number): LoraSpec[] {
+function parseLoras(value: unknown, maxLoras: number, maxUrlChars: number): LoraSpec[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) wrongType('loras', 'an array of {path, scale}', value);
   if (value.length > maxLoras) throw errors.USAGE(`loras: at most ${maxLoras} LoRAs, got ${value.length}`);
-  return value.map(parseLora);
+  return value.map((entry, i) => parseLora(entry, i, maxUrlChars));
 }
 
 /** The nesting depth of a parsed JSON value, iteratively (a recursive walk would overflow first). */
@@ -283,12 +301,14 @@ export function parseSubmitBody(body: unknown, opts: SubmitOptions = {}): Submit
   });
   // Inline images are checked now (form, base64, size) so that a bad one is a 400, not a failed task;
   // URLs only for their syntax: the worker fetches them under the private-network rules.
+  const maxUrlChars = opts.maxUrlChars ?? URL_MAX_CHARS;
   for (const [name, value] of [
     ['image', image],
     ['mask_image', maskImage],
   ] as const)
-    if (value !== '') parseImageInput(name, value, opts.maxImageBytes);
-  const loras = parseLoras(field(b, 'loras'), opts.maxLoras ?? LORA_LIMITS.maxCount);
+    if (value !== '' && parseImageInput(name, value, opts.maxImageBytes).kind === 'url')
+      checkUrlLength(name, value, maxUrlChars);
+  const loras = parseLoras(field(b, 'loras'), opts.maxLoras ?? LORA_LIMITS.maxCount, maxUrlChars);
   return {
     request: loras.length > 0 ? { ...request, loras } : request,
     loras,

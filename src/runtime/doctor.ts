@@ -7,12 +7,18 @@
  * is injectable so the report can be tested on a machine without a GPU.
  */
 import { execFile } from 'node:child_process';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Graph } from '../onnx/graph.js';
 import { writeModel } from '../onnx/model-writer.js';
-import { CUDA_LIBRARIES, CUDA_PROVIDER_FILES, isMissingCudaLibrary, ortBinaryDir } from './provider.js';
+import {
+  CUDA_LIBRARIES,
+  CUDA_PROVIDER_FILES,
+  cudaLibrariesNeeded,
+  isMissingCudaLibrary,
+  ortBinaryDir,
+} from './provider.js';
 
 export interface Gpu {
   readonly index: number;
@@ -42,6 +48,8 @@ export interface DoctorProbes {
   /** Runs a program; rejects when it is missing or fails. */
   run(file: string, args: readonly string[]): Promise<string>;
   exists(path: string): Promise<boolean>;
+  /** A file's bytes, or undefined when it cannot be read. */
+  read(path: string): Promise<Buffer | undefined>;
   /** Creates a CUDA session on `deviceId`; resolves to undefined when it works, else the error text. */
   tryCuda(deviceId: number): Promise<string | undefined>;
 }
@@ -93,6 +101,7 @@ export const SYSTEM_PROBES: DoctorProbes = {
       () => true,
       () => false,
     ),
+  read: (path) => readFile(path).catch(() => undefined),
   tryCuda,
 };
 
@@ -143,9 +152,16 @@ export async function diagnose(
         : `nvidia-smi failed: ${(error as Error).message.split('\n')[0]}`;
   }
 
+  const dir = ortBinaryDir();
+  const files: Record<string, boolean> = {};
+  for (const f of CUDA_PROVIDER_FILES) files[f] = await probes.exists(join(dir, f));
+  // The installed provider says which CUDA it needs (12 from NuGet, 13 from the npm registry).
+  const provider = await probes.read(join(dir, 'libonnxruntime_providers_cuda.so'));
+  const needed = provider ? cudaLibrariesNeeded(provider) : [];
+
   const cache = await probes.run('ldconfig', ['-p']).then(parseLdconfig, () => new Map<string, string>());
   const libraries: Record<string, string | null> = {};
-  for (const lib of CUDA_LIBRARIES) {
+  for (const lib of needed.length > 0 ? needed : CUDA_LIBRARIES) {
     let where = cache.get(lib) ?? null;
     for (const dir of [...options.libraryPath, ...KNOWN_LIBRARY_DIRS]) {
       if (where !== null) break;
@@ -154,9 +170,6 @@ export async function diagnose(
     libraries[lib] = where;
   }
 
-  const dir = ortBinaryDir();
-  const files: Record<string, boolean> = {};
-  for (const f of CUDA_PROVIDER_FILES) files[f] = await probes.exists(join(dir, f));
   let error: string | undefined;
   if (Object.values(files).every(Boolean)) error = await probes.tryCuda(options.deviceId);
   else error = `not installed in ${dir}: ${CUDA_PROVIDER_FILES.filter((f) => !files[f]).join(', ')}`;

@@ -39,6 +39,17 @@ export const CUDA_PROVIDER_FILES = [
   'libonnxruntime_providers_cuda.so',
 ] as const;
 
+/**
+ * The CUDA libraries a provider build links against, read from its binary: the names in its dynamic
+ * section (`libcudart.so.12` for the NuGet CUDA 12 build, `.so.13` for the npm-registry one).
+ * Empty when none is found (not a CUDA provider, or stripped of them).
+ * @example cudaLibrariesNeeded(await readFile(join(ortBinaryDir(), 'libonnxruntime_providers_cuda.so')))
+ */
+export function cudaLibrariesNeeded(binary: Buffer): string[] {
+  const names = binary.toString('latin1').match(/lib(?:cudart|cublasLt|cublas|curand|cufft|cudnn)\.so\.\d+/g);
+  return [...new Set(names ?? [])].sort();
+}
+
 /** The CUDA 13 libraries the npm-registry provider needs at run time (onnx-runtime.md addendum). */
 export const CUDA_LIBRARIES = [
   'libcudart.so.13',

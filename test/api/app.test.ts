@@ -6,6 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseApiKeys } from '../../src/api/auth.js';
+import { parseSubmitBody } from '../../src/api/submit-schema.js';
+import { openSqliteTaskStore } from '../../src/jobs/sqlite-task-store.js';
 import { MODEL, startTestStack, type TestStack, until as untilStatus } from '../support/test-app.js';
 
 let stack: TestStack;
@@ -15,7 +17,7 @@ let secured: FastifyInstance;
 beforeAll(async () => {
   stack = await startTestStack('api-app', { maxQueued: 3 });
   app = await stack.app();
-  secured = await stack.app({ keys: parseApiKeys('sk-test-123\n') });
+  secured = await stack.app({ keys: parseApiKeys('sk-test-123\nsk-other-456\n') });
 });
 afterAll(() => stack.close());
 
@@ -93,8 +95,83 @@ describe('flux-serve HTTP app', () => {
     await until(keyed.json().data.id, 'completed');
   });
 
+  it('checks the key before answering an unknown model', async () => {
+    for (const url of ['/api/v3/acme/unknown-model', '/api/v3/unknown', '/api/v2/a/b/c']) {
+      const anonymous = await secured.inject({ method: 'POST', url, payload: { prompt: 'x' } });
+      expect([url, anonymous.statusCode]).toEqual([url, 401]);
+      const keyed = await secured.inject({
+        method: 'POST',
+        url,
+        payload: { prompt: 'x' },
+        headers: { authorization: 'Bearer sk-test-123' },
+      });
+      expect(keyed.json()).toEqual({
+        code: 404,
+        message: `model ${url.split('/').slice(3).join('/')} is not installed`,
+        data: null,
+      });
+    }
+  });
+
+  it("refuses to cancel another key's task with the answer of an unknown task", async () => {
+    const as = (key: string) => ({ authorization: `Bearer ${key}` });
+    const submitAs = async (key: string, body: object) =>
+      (
+        await secured.inject({ method: 'POST', url: `/api/v3/${MODEL}`, payload: body, headers: as(key) })
+      ).json().data.id as string;
+    const running = await submitAs('sk-test-123', {
+      prompt: 'slow',
+      size: '512*512',
+      num_inference_steps: 8,
+    });
+    const queued = await submitAs('sk-test-123', { prompt: 'queued', size: '256*256' });
+    const cancel = (id: string, key: string) =>
+      secured.inject({ method: 'POST', url: `/api/v3/predictions/${id}/cancel`, headers: as(key) });
+    const foreign = await cancel(queued, 'sk-other-456');
+    expect(foreign.json()).toEqual({ code: 404, message: `task ${queued} not found`, data: null });
+    expect((await cancel('no-such-task', 'sk-other-456')).json()).toEqual({
+      code: 404,
+      message: 'task no-such-task not found',
+      data: null,
+    });
+    const own = await cancel(queued, 'sk-test-123');
+    expect(own.json().data).toMatchObject({ id: queued, status: 'failed', error: 'cancelled' });
+    await until(running, 'completed');
+  });
+
   it('health and readiness', async () => {
     expect((await app.inject({ method: 'GET', url: '/healthz' })).json().data).toEqual({ status: 'ok' });
     expect((await app.inject({ method: 'GET', url: '/readyz' })).json().data.ready).toBe(true);
+  });
+
+  it('is not ready while the queue is at its limit', async () => {
+    // A store nothing drains, so the queue stays where the test puts it.
+    const idle = openSqliteTaskStore(':memory:', { maxQueued: 2 });
+    try {
+      const full = await stack.app({ store: idle, maxQueued: 2 });
+      const task = {
+        model: MODEL,
+        request: parseSubmitBody({ prompt: 'x' }).request,
+        input: {},
+        owner: null,
+        webhook: null,
+      };
+      await idle.create(task);
+      expect((await full.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({
+        code: 200,
+        message: 'success',
+        data: { ready: true, queue: 1 },
+      });
+      await idle.create(task);
+      const res = await full.inject({ method: 'GET', url: '/readyz' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toEqual({
+        code: 503,
+        message: 'queue is full: 2 tasks waiting, the limit is 2',
+        data: null,
+      });
+    } finally {
+      await idle.close();
+    }
   });
 });

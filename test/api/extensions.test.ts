@@ -6,6 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseSubmitBody } from '../../src/api/submit-schema.js';
+import { openSqliteTaskStore } from '../../src/jobs/sqlite-task-store.js';
 import { MODEL, PUBLIC_URL, startTestStack, type TestStack, until } from '../support/test-app.js';
 
 let stack: TestStack;
@@ -132,6 +134,31 @@ describe('history', () => {
     expect(empty.json().data.page_size).toBe(20);
     const bad = await app.inject({ method: 'POST', url: '/api/v3/predictions', payload: { page_size: 500 } });
     expect(bad.json()).toEqual({ code: 400, message: 'page_size: 500 is not in 1–100', data: null });
+  });
+
+  it('keeps each input but names inline images by size instead of repeating them', async () => {
+    const image = await png(120, 90);
+    const dataUri = `data:image/png;base64,${image.toString('base64')}`;
+    const id = await created({
+      prompt: 'history image',
+      image: dataUri,
+      mask_image: image.toString('base64'),
+    });
+    const page = await app.inject({ method: 'POST', url: '/api/v3/predictions', payload: { page_size: 1 } });
+    const [item] = page.json().data.items;
+    expect(item.id).toBe(id);
+    expect(item.input).toEqual({
+      prompt: 'history image',
+      size: '256*256',
+      num_inference_steps: 1,
+      image: `data:image/png;base64,… (${image.length} bytes, not repeated in history)`,
+      mask_image: `base64… (${image.length} bytes, not repeated in history)`,
+    });
+    expect(page.body.length).toBeLessThan(2000);
+    expect(page.body).not.toContain(image.toString('base64').slice(0, 100));
+    // The stored input is whole: webhooks send it as it came.
+    expect((await stack.store.get(id))?.input.image).toBe(dataUri);
+    await until(app, id, 'completed');
   });
 });
 
@@ -287,6 +314,122 @@ describe('submit extras', () => {
       `?webhook=${encodeURIComponent('https://u:p@example.com/h')}`,
     );
     expect(creds.json().message).toMatch(/^webhook: .*credentials/);
+  });
+
+  it('a sync wait that runs out while queued answers status "processing" with 5004; the store keeps "created"', async () => {
+    // A store nothing drains: the task stays queued behind the one created first.
+    const idle = openSqliteTaskStore(':memory:', { maxQueued: 10 });
+    try {
+      const queuedApp = await stack.app({ store: idle, syncWaitMs: 200 });
+      const blocker = await idle.create({
+        model: MODEL,
+        request: parseSubmitBody({ prompt: 'ahead' }).request,
+        input: { prompt: 'ahead' },
+        owner: null,
+        webhook: null,
+      });
+      const res = await queuedApp.inject({
+        method: 'POST',
+        url: `/api/v3/${MODEL}`,
+        payload: { prompt: 'waits', size: '256*256', enable_sync_mode: true },
+      });
+      const body = res.json();
+      expect(body).toMatchObject({
+        code: 5004,
+        message: 'still processing',
+        data: { code: 5004, status: 'processing', queue_position: 2, outputs: [] },
+      });
+      expect(body.data.error).toBe(
+        'Sync mode timed out after 200 ms; the task is still queued: poll urls.get',
+      );
+      expect((await idle.get(body.data.id))?.status).toBe('created');
+      expect(blocker.status).toBe('created');
+    } finally {
+      await idle.close();
+    }
+  });
+
+  it('refuses a webhook on a loopback, private or link-local IP literal unless the policy allows it', async () => {
+    const idle = openSqliteTaskStore(':memory:', { maxQueued: 10 });
+    try {
+      const strict = await stack.app({ store: idle });
+      for (const [hook, what] of [
+        ['http://127.0.0.1:9/h', '127.0.0.1 is a loopback address'],
+        ['http://[::1]/h', '::1 is a loopback address'],
+        ['http://[::ffff:127.0.0.1]/h', '::ffff:7f00:1 is a loopback address'],
+        ['http://10.1.2.3/h', '10.1.2.3 is a private address'],
+        ['http://[fd00::5]/h', 'fd00::5 is a private address'],
+        ['http://169.254.169.254/latest', '169.254.169.254 is a cloud metadata address'],
+        ['http://[fe80::1]/h', 'fe80::1 is a link-local address'],
+        ['http://0x7f000001/h', '127.0.0.1 is a loopback address'],
+      ] as const) {
+        const res = await strict.inject({
+          method: 'POST',
+          url: `/api/v3/${MODEL}?webhook=${encodeURIComponent(hook)}`,
+          payload: { prompt: 'x' },
+        });
+        expect(res.statusCode, hook).toBe(400);
+        expect(res.json().message, hook).toMatch(/^webhook: refused /);
+        expect(res.json().message, hook).toContain(`: ${what};`);
+      }
+      // Host names pass here; they are resolved and checked at each delivery.
+      const named = await strict.inject({
+        method: 'POST',
+        url: `/api/v3/${MODEL}?webhook=${encodeURIComponent('http://localhost:9/h')}`,
+        payload: { prompt: 'x' },
+      });
+      expect(named.statusCode).toBe(200);
+      const allowed = await stack.app({
+        store: idle,
+        fetchPolicy: { allowLoopback: true, allowPrivate: true },
+      });
+      for (const hook of ['http://127.0.0.1:9/h', 'http://10.1.2.3/h', 'http://[::ffff:192.168.1.1]/h']) {
+        const res = await allowed.inject({
+          method: 'POST',
+          url: `/api/v3/${MODEL}?webhook=${encodeURIComponent(hook)}`,
+          payload: { prompt: 'x' },
+        });
+        expect(res.statusCode, hook).toBe(200);
+      }
+      // Metadata and link-local are never allowed.
+      const meta = await allowed.inject({
+        method: 'POST',
+        url: `/api/v3/${MODEL}?webhook=${encodeURIComponent('http://169.254.169.254/')}`,
+        payload: { prompt: 'x' },
+      });
+      expect(meta.statusCode).toBe(400);
+    } finally {
+      await idle.close();
+    }
+  });
+
+  it('refuses a webhook, image URL or LoRA path over the URL limit, naming the field and the limit', async () => {
+    const short = await stack.app({ maxUrlChars: 100 });
+    const long = `https://example.com/${'a'.repeat(100)}`;
+    const hook = await short.inject({
+      method: 'POST',
+      url: `/api/v3/${MODEL}?webhook=${encodeURIComponent(long)}`,
+      payload: { prompt: 'x' },
+    });
+    expect(hook.json()).toEqual({
+      code: 400,
+      message: `webhook: ${long.length} characters, above the limit of 100 for a URL`,
+      data: null,
+    });
+    const image = await short.inject({
+      method: 'POST',
+      url: `/api/v3/${MODEL}`,
+      payload: { prompt: 'x', image: long },
+    });
+    expect(image.json().message).toBe(`image: ${long.length} characters, above the limit of 100 for a URL`);
+    const lora = await short.inject({
+      method: 'POST',
+      url: `/api/v3/${MODEL}`,
+      payload: { prompt: 'x', loras: [{ path: `${long}.safetensors`, scale: 1 }] },
+    });
+    expect(lora.json().message).toBe(
+      `loras[0].path: ${long.length + 12} characters, above the limit of 100 for a URL`,
+    );
   });
 
   it('a sync wait that runs out answers code 5004 with the current data, as the SDKs expect', async () => {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { LORA_LIMITS, parseSubmitBody, SUBMIT_ORDER, SUBMIT_SCHEMA } from '../../src/api/submit-schema.js';
+import {
+  LORA_LIMITS,
+  parseSubmitBody,
+  SUBMIT_ORDER,
+  SUBMIT_SCHEMA,
+  URL_MAX_CHARS,
+} from '../../src/api/submit-schema.js';
 import { FluxServeError } from '../../src/errors.js';
 import { LIMITS } from '../../src/pipeline/generation-request.js';
 
@@ -263,5 +269,31 @@ describe('parseSubmitBody rules', () => {
     expect(() => parseSubmitBody({ prompt: 'x', image: 'AAAAAAAA' }, { maxImageBytes: 5 })).toThrow(
       'image: the image is 6 bytes, above the limit of 5 bytes',
     );
+  });
+
+  it('URLs and LoRA paths: at most 8192 characters, or the configured limit; data URIs have the byte limit', () => {
+    const url = (n: number) => `https://example.com/${'a'.repeat(n - 20)}`;
+    expect(url(URL_MAX_CHARS)).toHaveLength(URL_MAX_CHARS);
+    expect(parseSubmitBody({ prompt: 'x', image: url(URL_MAX_CHARS) }).request.image).toBe(
+      url(URL_MAX_CHARS),
+    );
+    expect(rejects({ image: url(URL_MAX_CHARS + 1) })).toBe(
+      `image: ${URL_MAX_CHARS + 1} characters, above the limit of ${URL_MAX_CHARS} for a URL`,
+    );
+    const small = { maxUrlChars: 50 };
+    expect(() =>
+      parseSubmitBody({ prompt: 'x', image: 'https://example.com/i', mask_image: url(51) }, small),
+    ).toThrow('mask_image: 51 characters, above the limit of 50 for a URL');
+    expect(() =>
+      parseSubmitBody({ prompt: 'x', loras: [{ path: 'a/b' }, { path: url(51) }] }, small),
+    ).toThrow('loras[1].path: 51 characters, above the limit of 50 for a URL');
+    expect(() => parseSubmitBody({ prompt: 'x', loras: [{ path: `o/r/${'f'.repeat(60)}` }] }, small)).toThrow(
+      /^loras\[0\]\.path: 64 characters, above the limit of 50/,
+    );
+    // An inline image is no URL: 100 characters of base64 pass a 50-character URL limit.
+    const b64 = 'A'.repeat(100);
+    expect(
+      parseSubmitBody({ prompt: 'x', image: `data:image/png;base64,${b64}` }, small).request.image,
+    ).toMatch(/^data:/);
   });
 });

@@ -16,6 +16,7 @@ const noGpu: DoctorProbes = {
     throw Object.assign(new Error(`spawn ${file} ENOENT`), { code: 'ENOENT' });
   },
   exists: async () => false,
+  read: async () => undefined,
   tryCuda: async () => 'unreachable',
 };
 
@@ -27,6 +28,7 @@ function gpuMachine(freeGiB: number, cuda: string | undefined = undefined): Doct
       return '\tlibcudart.so.13 (libc6,x86-64) => /usr/local/cuda/lib64/libcudart.so.13\n';
     },
     exists: async (path) => path.startsWith('/opt/cuda13/lib/') || path.includes('onnxruntime_providers'),
+    read: async () => undefined,
     tryCuda: async () => cuda,
   };
 }
@@ -80,6 +82,30 @@ describe('doctor', () => {
     expect(s.ok).toBe(false);
     expect(formatDoctor(s).join('\n')).toMatch(
       /installed but does not load[\s\S]*verdict: the GPU is there but CUDA sessions fail — install the CUDA provider with `npm run setup:cuda`/,
+    );
+  });
+
+  it('checks the CUDA libraries the installed provider build links against (CUDA 12 from NuGet)', async () => {
+    // The provider's dynamic section names its libraries; a NuGet CUDA 12 build is checked for those.
+    const cuda12 = Buffer.from(
+      '\x7fELF…\0libcudart.so.12\0libcublasLt.so.12\0libcublas.so.12\0libcudnn.so.9\0…',
+    );
+    const s = await doctor(config, options, {
+      ...gpuMachine(75, 'libcublas.so.12: cannot open shared object file'),
+      read: async (path) => (path.endsWith('libonnxruntime_providers_cuda.so') ? cuda12 : undefined),
+      // A CUDA 13 machine: only cuDNN 9 of what this build needs is there.
+      exists: async (path) =>
+        path.includes('onnxruntime_providers') || path === '/opt/cuda13/lib/libcudnn.so.9',
+    });
+    expect(Object.keys(s.libraries)).toEqual([
+      'libcublas.so.12',
+      'libcublasLt.so.12',
+      'libcudart.so.12',
+      'libcudnn.so.9',
+    ]);
+    expect(s.libraries['libcudnn.so.9']).toBe('/opt/cuda13/lib/libcudnn.so.9');
+    expect(formatDoctor(s).join('\n')).toMatch(
+      /missing: libcublas.so.12, libcublasLt.so.12, libcudart.so.12/,
     );
   });
 

@@ -1,13 +1,14 @@
 /**
  * @module api/routes/predictions
  * Reading tasks back: the result (api.md's two paths), the cancel extension and the history page.
- * A key sees only its own tasks' history; results are readable by id, as on the hosted service
- * (the id is 128 random bits).
+ * A key sees only its own tasks' history and cancels only its own tasks; results are readable by
+ * id, as on the hosted service (the id is 128 random bits).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { errors } from '../../errors.js';
 import type { ApiContext } from '../api-context.js';
 import { ok } from '../envelope.js';
+import { historyInput } from '../history-input.js';
 import { parseHistoryQuery } from '../history-query.js';
 
 type ById = FastifyRequest<{ Params: { id: string } }>;
@@ -35,7 +36,10 @@ export function predictionRoutes(api: FastifyInstance, ctx: ApiContext): void {
       },
     },
     async (req: ById) => {
-      ctx.authorize(req);
+      const owner = ctx.authorize(req);
+      // Another key's task answers like an unknown one, so a key cannot probe which ids exist.
+      const own = await ctx.store.get(req.params.id);
+      if (!own || (owner !== null && own.owner !== owner)) throw errors.TASK_NOT_FOUND(req.params.id);
       const task = await ctx.dispatcher.cancel(req.params.id);
       req.log.info({ taskId: task.id, status: task.status }, 'cancel requested');
       return ok(await ctx.present(task));
@@ -56,9 +60,13 @@ export function predictionRoutes(api: FastifyInstance, ctx: ApiContext): void {
       const query = parseHistoryQuery(req.body);
       const { total, items } = await ctx.store.history({ ...query, ...(owner !== null ? { owner } : {}) });
       // Pages list outputs as URLs (re-reading every base64 image of a page would be megabytes) and
-      // carry each task's `input`, so a client can show and reuse what was asked.
+      // carry each task's `input`, so a client can show and reuse what was asked, with inline images
+      // named by size for the same reason.
       const data = await Promise.all(
-        items.map(async (t) => ({ ...(await ctx.present(t, { inlineBase64: false })), input: t.input })),
+        items.map(async (t) => ({
+          ...(await ctx.present(t, { inlineBase64: false })),
+          input: historyInput(t.input),
+        })),
       );
       return ok({ page: query.page, page_size: query.pageSize, total, items: data });
     },

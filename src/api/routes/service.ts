@@ -12,13 +12,25 @@ export function serviceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/healthz', { schema: { summary: 'Liveness', tags: ['service'] } }, async () =>
     ok({ status: 'ok' }),
   );
+  // api.md: ready = the model is loaded and the queue is below its limit, so a balancer sends new
+  // work elsewhere rather than to a server that would answer 429.
   app.get(
     '/readyz',
-    { schema: { summary: 'Readiness: the model is loaded', tags: ['service'] } },
-    async (_req, reply) =>
-      ctx.ready()
-        ? ok({ ready: true, queue: await ctx.store.queueLength() })
-        : reply.code(503).send(failure(503, 'model is loading')),
+    {
+      schema: {
+        summary: 'Readiness: the model is loaded and the queue is below its limit',
+        tags: ['service'],
+      },
+    },
+    async (_req, reply) => {
+      if (!ctx.ready()) return reply.code(503).send(failure(503, 'model is loading'));
+      const queue = await ctx.store.queueLength();
+      if (queue >= ctx.maxQueued)
+        return reply
+          .code(503)
+          .send(failure(503, `queue is full: ${queue} tasks waiting, the limit is ${ctx.maxQueued}`));
+      return ok({ ready: true, queue });
+    },
   );
   // Behind the keys when there are keys (Prometheus sends them with `authorization`): queue
   // depth and failure counts are nobody else's business.

@@ -1,0 +1,47 @@
+/**
+ * @module api/history-input
+ * A task's `input` as the history page shows it. Inline images (data URIs, bare base64 in `image`
+ * and `mask_image`) can be tens of MiB each, so a page of 100 items would be gigabytes; history
+ * names them by size instead, and keeps everything else for clients that reuse a request.
+ * Webhooks still send the full input (api.md, "Webhooks").
+ */
+
+/** Image fields of the submit body whose non-URL value is base64 image data. */
+const IMAGE_FIELDS: ReadonlySet<string> = new Set(['image', 'mask_image']);
+const DATA_URI_PREFIX = /^\s*(data:[^,]{0,200};base64,)/i;
+const HTTP_URL = /^\s*https?:/i;
+
+/** Decoded size of base64 text; line breaks of MIME-wrapped data carry no bytes. */
+function base64Bytes(text: string): number {
+  return Buffer.byteLength(/\s/.test(text) ? text.replace(/\s+/g, '') : text, 'base64');
+}
+
+function placeholder(form: string, payload: string): string {
+  return `${form}… (${base64Bytes(payload)} bytes, not repeated in history)`;
+}
+
+/** The placeholder for an inline image string, or undefined when `value` is not one. */
+function inlineImage(value: string, imageField: boolean): string | undefined {
+  const prefix = DATA_URI_PREFIX.exec(value);
+  if (prefix?.[1]) return placeholder(prefix[1], value.slice(prefix[0].length));
+  if (imageField && value.trim() !== '' && !HTTP_URL.test(value)) return placeholder('base64', value.trim());
+  return undefined;
+}
+
+function shrink(value: unknown, imageField: boolean): unknown {
+  if (typeof value === 'string') return inlineImage(value, imageField) ?? value;
+  if (Array.isArray(value)) return value.map((v) => shrink(v, false));
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shrink(v, false)]));
+  return value;
+}
+
+/**
+ * `input` with every inline image replaced by a short placeholder naming its size. The body passed
+ * submit's depth check (BODY_MAX_DEPTH), so the recursion is shallow.
+ * @example historyInput({ prompt: 'a cat', image: 'data:image/png;base64,iVBORw0KGgo=' })
+ * // { prompt: 'a cat', image: 'data:image/png;base64,… (8 bytes, not repeated in history)' }
+ */
+export function historyInput(input: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(input).map(([k, v]) => [k, shrink(v, IMAGE_FIELDS.has(k))]));
+}

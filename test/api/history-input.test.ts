@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { historyInput } from '../../src/api/history-input.js';
+
+describe('historyInput', () => {
+  it('names inline images by size and keeps everything else', () => {
+    const png = Buffer.alloc(1234, 7).toString('base64');
+    const input = {
+      prompt: 'a cat',
+      image: `data:image/png;base64,${png}`,
+      mask_image: `  ${png.replace(/.{76}/g, '$&\r\n')}`,
+      loras: [{ path: 'owner/repo', scale: 1 }],
+      size: '512*512',
+      extra: { nested: [`data:image/webp;name=a.webp;base64,${png}`, 'plain'] },
+    };
+    expect(historyInput(input)).toEqual({
+      prompt: 'a cat',
+      image: 'data:image/png;base64,… (1234 bytes, not repeated in history)',
+      mask_image: 'base64… (1234 bytes, not repeated in history)',
+      loras: [{ path: 'owner/repo', scale: 1 }],
+      size: '512*512',
+      extra: {
+        nested: ['data:image/webp;name=a.webp;base64,… (1234 bytes, not repeated in history)', 'plain'],
+      },
+    });
+    expect(input.image).toMatch(/^data:image\/png;base64,BwcH/);
+  });
+
+  it('keeps URLs, empty images and long prompts as they are', () => {
+    const input = { prompt: 'a'.repeat(10_000), image: 'https://example.com/cat.png', mask_image: '' };
+    expect(historyInput(input)).toEqual(input);
+  });
+});
