@@ -101,7 +101,10 @@ interface RefEntry {
   readonly checkedAt: number;
 }
 
+/** Resolves under way, by source as spelled (one repo listing for a burst of equal requests). */
 const inFlight = new InFlight<ResolvedLora>();
+/** Downloads under way, by cache key: the file they write, however the sources were spelled. */
+const downloads = new InFlight<ResolvedLora>();
 /** Blobs in use (absolute path → holders): eviction keeps them. */
 const held = new Map<string, number>();
 /** `.part` files being written now: stale-part cleanup keeps them. */
@@ -244,16 +247,35 @@ async function downloadInto(
   return { ...entry, file, cached: false };
 }
 
+/**
+ * The blob cached under `key`, else one download of `url` shared by every resolve that arrives at
+ * the same key: `owner/repo`, `owner/repo/file` and `owner/repo@main/file` may all name one hub
+ * file, and two downloads into its one `.part` would interleave. The cache is looked up inside the
+ * shared work, so a resolve arriving just after a download finished finds the blob.
+ */
+function cachedOrDownload(
+  run: Run,
+  key: string,
+  url: string,
+  what: string,
+  extra: DownloadExtra,
+): Promise<ResolvedLora> {
+  const { ctx } = run;
+  const caller = { signal: ctx.signal, onProgress: ctx.onProgress };
+  return downloads.run(`${run.cache.dir}\0${key}`, ctx.field, what, caller, async (shared) => {
+    const mine: Run = { ...run, ctx: shared };
+    const cached = await run.cache.lookup(key);
+    if (cached !== undefined) return hit(cached);
+    if (run.options.offline) throw offlineMiss(mine, what);
+    return download(mine, key, url, what, extra);
+  });
+}
+
 async function resolveUrl(run: Run, raw: string): Promise<ResolvedLora> {
   const url = parseFetchUrl(run.ctx.field, raw);
-  const key = `url ${url.href}`;
-  const cached = await run.cache.lookup(key);
-  if (cached !== undefined) return hit(cached);
-  const what = displayUrl(url);
-  if (run.options.offline) throw offlineMiss(run, what);
   // A hub `resolve` link may need the token; no other host ever sees it.
   const headers = url.origin === new URL(run.endpoint).origin ? hubHeaders(run.options.hfToken) : {};
-  return download(run, key, url.href, what, { headers });
+  return cachedOrDownload(run, `url ${url.href}`, url.href, displayUrl(url), { headers });
 }
 
 /** The commit and file `owner/repo[@rev][/file]` stands for: cached listing, or a fresh one. */
@@ -317,11 +339,8 @@ async function resolveHub(run: Run, source: Extract<LoraSource, { kind: 'hub' }>
     : await resolveRef(run, source);
   const what = `${source.repo}/${ref.file} @ ${ref.sha.slice(0, 12)}`;
   const key = `hub-file ${endpoint} ${source.repo}@${ref.sha} ${ref.file}`;
-  const cached = await run.cache.lookup(key);
-  if (cached !== undefined) return hit(cached);
-  if (options.offline) throw offlineMiss(run, what);
   const url = hubFileUrl(endpoint, source.repo, ref.sha, ref.file);
-  return download(run, key, url, what, {
+  return cachedOrDownload(run, key, url, what, {
     headers: hubHeaders(options.hfToken),
     expectSha256: ref.lfsSha256,
     describeStatus: (status, code) => hubStatusMessage(status, source.repo, options.hfToken, code, ref.file),
@@ -330,7 +349,8 @@ async function resolveHub(run: Run, source: Extract<LoraSource, { kind: 'hub' }>
 
 /**
  * Resolves a request's LoRA `path` to a verified local `.safetensors` file, downloading it into the
- * cache when needed. Concurrent calls for the same source (same cache) download it once.
+ * cache when needed. Concurrent calls that arrive at the same file (same cache) download it once,
+ * however its source was spelled.
  *
  * @throws FluxServeError FLUX_ERR_USAGE (400) with a message starting with `options.field`: a path
  *   escaping the LoRA folder or not found there, a refused or failed download, a file over

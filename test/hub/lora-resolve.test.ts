@@ -391,6 +391,18 @@ describe('resolveLora: Hugging Face repos', () => {
     expect(hosts.seen.slice(3).map((s) => s.path)).toEqual(['/api/models/acme/one/revision/main']);
   });
 
+  it('downloads a file once when concurrent requests spell its source differently', async () => {
+    hosts.repo('acme/same', SHA, { 'lora.safetensors': { bytes: lora, delayMs: 50 } });
+    const spellings = ['acme/same', 'acme/same/lora.safetensors', 'acme/same@main/lora.safetensors'];
+    const resolved = await Promise.all(
+      spellings.map((path, i) => resolveLora(path, opts({ field: `loras[${i}].path` }))),
+    );
+    expect(resolved.map((r) => r.sha256)).toEqual(spellings.map(() => sha256(lora)));
+    expect(new Set(resolved.map((r) => r.file)).size).toBe(1);
+    expect(hosts.count('/acme/same/resolve/')).toBe(1);
+    expect(hosts.count('/cdn/')).toBe(1);
+  });
+
   it('uses a pinned commit and file without listing the repo', async () => {
     hosts.repo('acme/pin', SHA, { 'dir/lora.safetensors': lora });
     const r = await resolveLora(`acme/pin@${SHA}/dir/lora.safetensors`, opts());
