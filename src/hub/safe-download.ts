@@ -4,8 +4,9 @@
  * vetted addresses, vetted redirects, size limit), hashing as it writes, so that a 2 GB LoRA never
  * sits in memory. Two clocks run: an idle limit between bytes, and a total limit for the whole
  * download, so a server trickling a byte now and then cannot hold a task (and the queue behind it)
- * for hours. A `.part` left by an interrupted attempt is resumed with `Range: bytes=N-`
- * (plus `If-Range` when the first answer carried a strong ETag or a Last-Modified date); the resumed
+ * for hours. A `.part` left by an interrupted attempt is resumed with `Range: bytes=N-` and
+ * `If-Range` when the first answer carried a strong ETag or a Last-Modified date, and downloaded
+ * again from the start when it carried neither (nothing would tell a changed file); the resumed
  * bytes are used only on a 206 whose Content-Range starts at N, otherwise the download restarts
  * cleanly. The caller moves the finished `.part` into place (hub/lora-cache does it atomically).
  *
@@ -77,12 +78,17 @@ export async function discardPart(part: string): Promise<void> {
   await Promise.all([rm(part, { force: true }), rm(sidecar(part), { force: true })]);
 }
 
-/** Bytes of `part` that may be resumed for `url`: 0 when there is none or it belongs to another URL. */
+/**
+ * Bytes of `part` that may be resumed for `url`: 0 when there is none, it belongs to another URL, or
+ * its first answer had no validator (without If-Range, a file changed meanwhile would be spliced
+ * onto the old bytes; a hub file would fail its hash check, a plain URL would not).
+ */
 async function resumable(part: string, url: string): Promise<{ start: number; validator?: string }> {
   try {
     const record = JSON.parse(await readFile(sidecar(part), 'utf8')) as PartRecord;
     const { size } = await stat(part);
-    if (record.url === url && size > 0) return { start: size, validator: record.validator };
+    if (record.url === url && record.validator !== undefined && size > 0)
+      return { start: size, validator: record.validator };
   } catch {
     // no record or no part: start over
   }

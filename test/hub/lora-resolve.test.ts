@@ -106,6 +106,18 @@ describe('resolveLora: URLs', () => {
     expect(hosts.seen.map((s) => s.range)).toEqual([undefined, 'bytes=5000-']);
   });
 
+  it('downloads again from the start, not resuming, when the first answer had no validator', async () => {
+    const before = loraBytes(12, 4096);
+    const after = loraBytes(13, 4096); // same length: only a validator could tell the change
+    hosts.file('/plain.safetensors', { bytes: before, cutAfter: 5000, validator: false });
+    const url = `${hosts.origin()}/plain.safetensors`;
+    await expectFluxError(resolveLora(url, opts()), USAGE, /cut short after 5000 bytes/);
+    hosts.file('/plain.safetensors', { bytes: after, validator: false });
+    const r = await resolveLora(url, opts());
+    expect(r.sha256).toBe(sha256(after));
+    expect(hosts.seen.map((s) => s.range)).toEqual([undefined, undefined]);
+  });
+
   it('gives up on a stalled body after the idle timeout and resumes from what arrived', async () => {
     const bytes = loraBytes(8, 2048);
     hosts.route('/stall.safetensors', (req, res) => {

@@ -31,6 +31,8 @@ export interface ServedFile {
   /** Wait this long before answering (to overlap concurrent requests). */
   readonly delayMs?: number;
   readonly contentType?: string;
+  /** Send a strong ETag (default true); false sends neither ETag nor Last-Modified. */
+  readonly validator?: boolean;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -154,9 +156,9 @@ export class FakeHosts {
     const etag = `"${sha256(bytes).slice(0, 16)}"`;
     const headers: Record<string, string> = {
       'content-type': file.contentType ?? 'application/octet-stream',
-      etag,
       'accept-ranges': file.ranges === false ? 'none' : 'bytes',
     };
+    if (file.validator !== false) headers.etag = etag;
     if (file.disposition !== undefined) headers['content-disposition'] = file.disposition;
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const ifRange = req.headers['if-range'];
