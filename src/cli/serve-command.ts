@@ -12,7 +12,7 @@ import { type ApiKey, checkListenAddress, parseApiKeys } from '../api/auth.js';
 import { taskPresenter } from '../api/task-presenter.js';
 import { loadWebhookSecret } from '../api/webhook-secret.js';
 import { WebhookSender } from '../api/webhook-sender.js';
-import type { Config } from '../config.js';
+import { type Config, loadConfig } from '../config.js';
 import { errors } from '../errors.js';
 import { Dispatcher, type TaskControl } from '../jobs/dispatcher.js';
 import { LocalMediaStore } from '../jobs/media-store.js';
@@ -29,6 +29,7 @@ import { resolveModelDir } from './model-dir.js';
 import { startRedisWorker, supervise } from './worker-node.js';
 
 interface ServeFlags {
+  home?: string;
   host: string;
   port: string;
   model?: string;
@@ -51,18 +52,34 @@ const SAFETY_OFF_WARNING = 'safety checker off on this server: has_nsfw_contents
 
 export const SERVED_MODELS = ['wavespeed-ai/flux-schnell-lora', 'wavespeed-ai/flux-schnell'] as const;
 
-export function registerServe(program: Command, config: Readonly<Config>, log: Logger): void {
+/**
+ * The API keys of a server: the keys file's (one per line) and FLUX_SERVE_KEYS's, without duplicates.
+ * @example await serverKeys(undefined, ['sk-one']) // [{ id: 'key_…', key: 'sk-one' }]
+ */
+export async function serverKeys(file: string | undefined, envKeys: readonly string[]): Promise<ApiKey[]> {
+  const fileText = file ? await readFile(file, 'utf8') : '';
+  return parseApiKeys([fileText, ...envKeys].join('\n'));
+}
+
+export function registerServe(program: Command, defaults: Readonly<Config>, log: Logger): void {
   program
     .command('serve')
     .description('serve the hosted flux-schnell-lora API (FLUX_SERVE_* environment variables: see README)')
-    .option('--host <host>', 'listen address', config.host)
-    .option('--port <port>', 'listen port', String(config.port))
+    .option('--home <dir>', 'model home: task database, outputs, models (default FLUX_SERVE_HOME)')
+    .option('--host <host>', 'listen address', defaults.host)
+    .option('--port <port>', 'listen port', String(defaults.port))
     .option('--model <dir|name>', 'built model dir or name (default: FLUX.1 [schnell], else the tiny model)')
-    .option('--keys <file>', 'API keys file, one key per line', config.keysFile)
-    .option('--queue <url>', 'redis://host:port/db: the shared queue of a scale-out deployment', config.queue)
+    .option('--keys <file>', 'API keys file, one key per line (FLUX_SERVE_KEYS adds more)', defaults.keysFile)
+    .option(
+      '--queue <url>',
+      'redis://host:port/db: the shared queue of a scale-out deployment',
+      defaults.queue,
+    )
     .option('--workers <n>', 'with --queue: worker processes on this node (0 = API only)', '1')
     .action(async (flags: ServeFlags) => {
-      const keys: ApiKey[] = flags.keys ? parseApiKeys(await readFile(flags.keys, 'utf8')) : [];
+      // Everything under the home (LoRA folder, caches, data dir) follows --home as it follows the env.
+      const config = flags.home ? loadConfig({ ...process.env, FLUX_SERVE_HOME: flags.home }) : defaults;
+      const keys = await serverKeys(flags.keys, config.keys);
       checkListenAddress(flags.host, keys);
       const port = Number(flags.port);
       const safetyWarnings = config.safety.backend === 'off' ? [SAFETY_OFF_WARNING] : [];

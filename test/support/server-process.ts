@@ -76,6 +76,8 @@ export interface ServerProcess {
   /** `http://127.0.0.1:<port>`, the server's public base (output URLs start with it). */
   readonly base: string;
   readonly child: ChildProcess;
+  /** The last characters of the server's log (stderr), e.g. to wait for a line it logs. */
+  stderr(): string;
   /** Sends `signal` (default SIGKILL) and resolves when the process has exited. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Graceful stop: SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
@@ -133,7 +135,7 @@ export async function startServer(o: ServerOptions): Promise<ServerProcess> {
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before ready:\n${stderr}`);
     const res = await fetch(`${base}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return { port, base, child, kill, stop };
+    if (res?.status === 200) return { port, base, child, stderr: () => stderr, kill, stop };
     await new Promise((r) => setTimeout(r, 100));
   }
   await kill();
