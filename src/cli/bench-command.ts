@@ -86,7 +86,10 @@ export function registerBench(program: Command, log: Logger): void {
     .option('--base <url>', 'endpoint base URL', 'http://127.0.0.1:8080')
     .addOption(new Option('--key <key>', 'API key of --base').env('WAVESPEED_API_KEY'))
     .option('--compare <url>', 'a second endpoint, sent the same requests after the first')
-    .option('--compare-key <key>', 'API key of --compare (default: --key)')
+    .option(
+      '--compare-key <key>',
+      'API key of --compare (default: none; --key and WAVESPEED_API_KEY go to --base only)',
+    )
     .option('--model <id>', 'hosted model id', 'wavespeed-ai/flux-schnell-lora')
     .option('--requests <file.json>', 'submit bodies to cycle through (array or {"requests": [...]})')
     .option('--count <n>', 'requests per endpoint', count, 8)
@@ -137,12 +140,12 @@ export function registerBench(program: Command, log: Logger): void {
         outputFormat: flags.format,
         ...(flags.requests && { file: flags.requests }),
       });
+      // Each key goes only to the endpoint it was given for: the hosted key must never reach the
+      // compare server (often another host, over plain HTTP).
       const key = (k: string | undefined) => (k ? { key: k } : {});
       const endpoints: Endpoint[] = [
         { base: flags.base, model: flags.model, ...key(flags.key) },
-        ...(flags.compare
-          ? [{ base: flags.compare, model: flags.model, ...key(flags.compareKey ?? flags.key) }]
-          : []),
+        ...(flags.compare ? [{ base: flags.compare, model: flags.model, ...key(flags.compareKey) }] : []),
       ];
       const results: EndpointResult[] = [];
       // One endpoint at a time: two servers on one GPU box must not share it during the measurement.

@@ -60,26 +60,11 @@ describe('flux-serve bench against two local servers', () => {
     );
     const report = join(dir.root, 'report.html');
     const json = join(dir.root, 'figures.json');
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [
-        ...[
-          '--import',
-          import.meta.resolve('tsx'),
-          CLI,
-          'bench',
-          '--base',
-          a.base,
-          '--compare',
-          b.base,
-          '--compare-key',
-          'sk-bench-b',
-        ],
-        ...['--requests', requests, '--count', '4', '--concurrency', '2', '--poll-interval', '0.05'],
-        ...['--report', report, '--json', json],
-      ],
-      { env: { ...process.env, LOG_LEVEL: 'warn' }, timeout: 90_000 },
-    );
+    const stdout = await bench([
+      ...['--base', a.base, '--compare', b.base, '--compare-key', 'sk-bench-b'],
+      ...['--requests', requests, '--count', '4', '--concurrency', '2', '--poll-interval', '0.05'],
+      ...['--report', report, '--json', json],
+    ]);
     expect(stdout).toContain(`report: ${report}`);
     expect(stdout).toMatch(/3\/4 completed, 1 failed/);
 
@@ -120,7 +105,64 @@ describe('flux-serve bench against two local servers', () => {
     expect(jpegs[0]).toBe(jpegs[1]);
     expect(html).toContain('seed 7');
   });
+
+  it('sends --key (or WAVESPEED_API_KEY) to --base only, and --compare-key to --compare only', async () => {
+    // b needs its key; the compare endpoint is a (keyless) a behind a proxy that records what it is sent.
+    const proxy = await recordingProxy(a.base);
+    try {
+      const common = ['--base', b.base, '--compare', proxy.base, '--count', '2', '--sizes', '256*256'];
+      const fast = ['--steps', '1', '--poll-interval', '0.05', '--report', join(dir.root, 'keys.html')];
+      const withEnvKey = await bench([...common, ...fast], { WAVESPEED_API_KEY: 'sk-bench-b' });
+      expect(withEnvKey.match(/2\/2 completed/g)).toHaveLength(2);
+      const withFlag = await bench([...common, ...fast, '--key', 'sk-bench-b']);
+      expect(withFlag.match(/2\/2 completed/g)).toHaveLength(2);
+      expect(proxy.seen.length).toBeGreaterThanOrEqual(8); // 2 submits and 2+ polls per run
+      expect(new Set(proxy.seen)).toEqual(new Set([null]));
+
+      proxy.seen.length = 0;
+      const own = await bench([...common, ...fast, '--key', 'sk-bench-b', '--compare-key', 'sk-compare']);
+      expect(own.match(/2\/2 completed/g)).toHaveLength(2);
+      expect(new Set(proxy.seen)).toEqual(new Set(['Bearer sk-compare']));
+    } finally {
+      await proxy.close();
+    }
+  });
 });
+
+/** Runs `flux-serve bench` with `args` (and `env` added), resolving to its stdout. */
+async function bench(args: readonly string[], env: Record<string, string> = {}): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), CLI, 'bench', ...args],
+    { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, timeout: 90_000 },
+  );
+  return stdout;
+}
+
+/** An HTTP proxy in front of `target` that records each request's Authorization header. */
+async function recordingProxy(
+  target: string,
+): Promise<{ base: string; seen: (string | null)[]; close(): Promise<void> }> {
+  const seen: (string | null)[] = [];
+  const proxy = createServer(async (req, res) => {
+    seen.push(req.headers.authorization ?? null);
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const upstream = await fetch(`${target}${req.url}`, {
+      method: req.method,
+      headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+      ...(req.method === 'POST' && { body: Buffer.concat(chunks) }),
+    });
+    res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/plain' });
+    res.end(Buffer.from(await upstream.arrayBuffer()));
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  return {
+    base: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`,
+    seen,
+    close: () => new Promise<void>((r) => proxy.close(() => r())),
+  };
+}
 
 describe('SDK retry rules', () => {
   let stub: Server;
