@@ -5,21 +5,16 @@
  * use from its pulled checkpoint in the Hugging Face cache. Without `--model`: FLUX.1 [schnell] when
  * built or pulled, else the tiny random model.
  */
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { buildModel } from '../build/build-model.js';
 import { prepareDefaultModel } from '../build/prepare-model.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { MANIFEST_FILE } from '../runtime/manifest.js';
+import { interruptedBuildError, modelDirState } from '../runtime/manifest.js';
 import { DEFAULT_MODEL, type ModelSource, modelSource, pulledCheckpoint } from './model-source.js';
 
-const built = (dir: string) =>
-  access(join(dir, MANIFEST_FILE)).then(
-    () => true,
-    () => false,
-  );
+const built = async (dir: string) => (await modelDirState(dir)) === 'built';
 
 /** Builds `source` into the model home from its pulled checkpoint; undefined when it is not pulled. */
 async function buildPulled(
@@ -50,13 +45,22 @@ export async function resolveModelDir(
     }
     return prepareDefaultModel(modelsDir, log);
   }
-  for (const dir of [model, join(modelsDir, model)]) if (await built(dir)) return dir;
+  const candidates = [model, join(modelsDir, model)];
+  for (const dir of candidates) if (await built(dir)) return dir;
   const source = await modelSource(model);
   if (source) {
     const dir = join(modelsDir, source.name);
     if (await built(dir)) return dir;
+    // Also finishes a build of it that was interrupted.
     const fresh = await buildPulled(config, log, source);
     if (fresh) return fresh;
+    candidates.push(dir);
+  }
+  for (const dir of candidates) {
+    if ((await modelDirState(dir)) === 'interrupted')
+      throw new InvalidArgumentError(`--model ${model}: ${interruptedBuildError(dir).message}`);
+  }
+  if (source) {
     throw new InvalidArgumentError(
       `--model ${model}: not built in ${modelsDir} and not pulled into ${config.hub.cacheDir}; run \`flux-serve pull ${model}\` first`,
     );

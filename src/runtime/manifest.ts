@@ -3,9 +3,11 @@
  * `manifest.json` of a built model dir: what each component graph is, how it was built, its I/O
  * contract and layer table, and the source files it came from.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ComputeDType, OpsVariant } from '../arch/build-context.js';
+import { errors } from '../errors.js';
+import { writeFileAtomic } from '../jobs/atomic-write.js';
 import type { ValueSpec } from '../onnx/graph.js';
 import type { WeightQuant } from '../weights/quantize.js';
 
@@ -18,6 +20,12 @@ export interface SourceFile {
 
 export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_FORMAT = 1;
+/**
+ * Present while a build writes into a model dir (manifest-shaped: the components already
+ * consistent on disk). A build killed midway leaves it there, so the dir is refused instead of
+ * being served with graphs that no manifest describes.
+ */
+export const BUILD_MARKER = 'build-in-progress.json';
 
 export interface ManifestLayer {
   readonly name: string;
@@ -59,16 +67,39 @@ export interface Manifest {
   readonly components: Readonly<Record<string, ComponentManifest>>;
 }
 
-export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
-  await writeFile(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+/** Atomic, so a reader (or a crash) never sees half a manifest. `name` is for the build marker. */
+export async function writeManifest(dir: string, manifest: Manifest, name = MANIFEST_FILE): Promise<void> {
+  await writeFileAtomic(dir, name, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+}
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+/** `interrupted`: a build started there and has not finished (killed, failed, or still running). */
+export async function modelDirState(dir: string): Promise<'built' | 'interrupted' | 'absent'> {
+  if (await exists(join(dir, BUILD_MARKER))) return 'interrupted';
+  return (await exists(join(dir, MANIFEST_FILE))) ? 'built' : 'absent';
+}
+
+export function interruptedBuildError(dir: string): Error {
+  return errors.RUNTIME(
+    `${dir}: its build was interrupted (or is still running; ${BUILD_MARKER} is there): run flux-serve build again`,
+  );
+}
+
+/** Parses `dir/name` (the manifest or the build marker), refusing another format. */
+export async function parseManifestFile(dir: string, name: string): Promise<Manifest> {
+  const manifest = JSON.parse(await readFile(join(dir, name), 'utf8')) as Manifest;
+  if (manifest.format !== MANIFEST_FORMAT) {
+    throw new Error(`${dir}/${name} has format ${manifest.format}; this flux-serve reads ${MANIFEST_FORMAT}`);
+  }
+  return manifest;
 }
 
 export async function readManifest(dir: string): Promise<Manifest> {
-  const manifest = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as Manifest;
-  if (manifest.format !== MANIFEST_FORMAT) {
-    throw new Error(
-      `${dir}/${MANIFEST_FILE} has format ${manifest.format}; this flux-serve reads ${MANIFEST_FORMAT}`,
-    );
-  }
-  return manifest;
+  if ((await modelDirState(dir)) === 'interrupted') throw interruptedBuildError(dir);
+  return parseManifestFile(dir, MANIFEST_FILE);
 }
