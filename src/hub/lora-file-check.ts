@@ -9,6 +9,37 @@ import { open } from 'node:fs/promises';
 import { MAX_HEADER_BYTES } from '../weights/safetensors-header.js';
 import { fetchError } from './fetch-errors.js';
 
+/** Media types no LoRA file is served as: pages, documents, media, archives. */
+const NOT_LORA_FAMILIES = /^(?:text|image|audio|video|multipart|font|message)\//;
+const NOT_LORA_TYPES = new Set([
+  'application/json',
+  'application/xml',
+  'application/javascript',
+  'application/ecmascript',
+  'application/pdf',
+  'application/x-www-form-urlencoded',
+  'application/zip',
+  'application/gzip',
+  'application/x-gzip',
+  'application/x-tar',
+]);
+
+/**
+ * Whether a LoRA download may have this media type (lower case, no parameters, '' when absent).
+ * Hosts label safetensors loosely — the hub and Civitai send `application/octet-stream`, S3
+ * buckets `binary/octet-stream`, some `application/x-safetensors` or nothing — so only types that
+ * are clearly something else (a login page, a JSON error, an image, an archive) are refused, before
+ * a byte of the body is kept.
+ *
+ * @example
+ * loraContentType('application/octet-stream'); // true
+ * loraContentType('text/html'); // false
+ */
+export function loraContentType(contentType: string): boolean {
+  if (NOT_LORA_FAMILIES.test(contentType) || NOT_LORA_TYPES.has(contentType)) return false;
+  return !/\+(?:json|xml)$/.test(contentType);
+}
+
 /** What the first bytes of a file that is not safetensors usually are. */
 function sniff(head: Buffer): string {
   const text = head.subarray(0, 16).toString('latin1').trimStart().toLowerCase();

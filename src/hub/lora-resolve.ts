@@ -6,8 +6,9 @@
  * - LoRA folder files are used in place (never copied); their hash is remembered per path, size and
  *   mtime, so a repeated LoRA is not re-read.
  * - URLs and hub files are downloaded once into the cache (hub/lora-cache), streamed, resumed after
- *   an interruption, limited in time between bytes and in all, checked to start like safetensors; hub files are also checked against the LFS
- *   SHA-256 the hub lists. A cached URL or pinned hub file costs no request at all. After each
+ *   an interruption, limited in time between bytes and in all, refused early when served as a
+ *   clearly-wrong media type (a page, JSON, an image), checked to start like safetensors; hub
+ *   files are also checked against the LFS SHA-256 the hub lists. A cached URL or pinned hub file costs no request at all. After each
  *   download the cache is cut back to `cacheMaxBytes`, least recently used first (hub/lora-cache);
  *   a blob held with holdLoraBlob stays, so a request's early LoRAs survive its later downloads.
  * - `owner/repo` (revision `main` or a branch/tag) is turned into a commit by listing the repo; that
@@ -27,7 +28,7 @@ import { displayUrl, fetchError, formatBytes } from './fetch-errors.js';
 import type { HostLookup } from './fetch-target.js';
 import { parseFetchUrl } from './fetch-target.js';
 import { type BlobEntry, LoraDownloadCache } from './lora-cache.js';
-import { checkSafetensorsStart } from './lora-file-check.js';
+import { checkSafetensorsStart, loraContentType } from './lora-file-check.js';
 import { chooseLoraFile } from './lora-file-choice.js';
 import {
   DEFAULT_HUB_ENDPOINT,
@@ -181,24 +182,8 @@ interface DownloadExtra {
   readonly describeStatus?: (status: number, code: string | undefined) => string | undefined;
 }
 
-/** Downloads `url` into the cache under `key`, checks it, records it, and evicts beyond the limit. */
+/** Downloads `url` into `part`, checks it, stores it under `key`, and evicts beyond the limit. */
 async function download(
-  run: Run,
-  key: string,
-  url: string,
-  what: string,
-  extra: DownloadExtra,
-): Promise<ResolvedLora> {
-  const part = await run.cache.partPath(key);
-  writing.add(part);
-  try {
-    return await downloadInto(run, key, part, url, what, extra);
-  } finally {
-    writing.delete(part);
-  }
-}
-
-async function downloadInto(
   run: Run,
   key: string,
   part: string,
@@ -212,6 +197,7 @@ async function downloadInto(
     maxBytes: run.maxBytes,
     idleTimeoutMs: options.timeoutMs,
     totalTimeoutMs: options.downloadTimeoutMs,
+    allowedContentTypes: loraContentType,
     policy: options.policy,
     lookup: options.lookup,
     headers: extra.headers,
@@ -267,7 +253,13 @@ function cachedOrDownload(
     const cached = await run.cache.lookup(key);
     if (cached !== undefined) return hit(cached);
     if (run.options.offline) throw offlineMiss(mine, what);
-    return download(mine, key, url, what, extra);
+    const part = await run.cache.partPath(key);
+    writing.add(part);
+    try {
+      return await download(mine, key, part, url, what, extra);
+    } finally {
+      writing.delete(part);
+    }
   });
 }
 

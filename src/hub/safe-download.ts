@@ -22,12 +22,14 @@ import { pipeline } from 'node:stream/promises';
 import { FluxServeError } from '../errors.js';
 import { displayUrl, fetchError, formatBytes } from './fetch-errors.js';
 import {
+  checkContentType,
   checkIdentityEncoding,
   declaredLength,
   type FetchDeadline,
   fetchFailure,
   type OpenSafeOptions,
   openSafe,
+  type SafeFetchOptions,
   type SafeResponse,
   totalDeadline,
 } from './safe-fetch.js';
@@ -45,6 +47,8 @@ export interface SafeDownloadOptions extends OpenSafeOptions {
    * trickling a byte now and then never trips the idle limit. Unlimited when undefined.
    */
   readonly totalTimeoutMs?: number | undefined;
+  /** Accepts the media type of a 200/206 answer (as SafeFetchOptions); anything when undefined. */
+  readonly allowedContentTypes?: SafeFetchOptions['allowedContentTypes'];
   /** Called for each body chunk with the bytes in the file so far and the whole file's size, if known. */
   readonly onProgress?: (received: number, total: number | undefined) => void;
   readonly signal?: AbortSignal;
@@ -200,6 +204,12 @@ async function attempt(
         options.describeStatus?.(status, answer) ?? `${displayUrl(current)} answered HTTP ${status}`;
       throw fetchError(field, why);
     }
+    try {
+      checkContentType(field, answer, options.allowedContentTypes);
+    } catch (error) {
+      await discardPart(part); // the server now answers with something else: its old bytes are no use
+      throw error;
+    }
     checkIdentityEncoding(field, answer);
     if (total !== undefined && total > options.maxBytes) {
       res.destroy();
@@ -273,7 +283,7 @@ async function attempt(
  * file is over `maxBytes`.
  *
  * @throws FluxServeError FLUX_ERR_USAGE for a refused URL or redirect, a non-2xx answer (worded by
- *   `describeStatus` when given), a file over `maxBytes` (declared or counted), a body cut short,
+ *   `describeStatus` when given), a media type `allowedContentTypes` refuses, a file over `maxBytes` (declared or counted), a body cut short,
  *   the idle limit, the total limit (`took longer than the N ms limit`), or cancellation
  *
  * @example

@@ -250,6 +250,23 @@ export async function openSafe(
 }
 
 /**
+ * Refuses a media type `allowed` does not accept (nothing is refused when `allowed` is undefined).
+ *
+ * @throws FluxServeError FLUX_ERR_USAGE, e.g. `image: https://… has content type "text/html", which is not accepted`
+ */
+export function checkContentType(
+  field: string,
+  answer: SafeResponse,
+  allowed: SafeFetchOptions['allowedContentTypes'],
+): void {
+  if (allowed === undefined || allowed(answer.contentType)) return;
+  answer.res.destroy();
+  const { contentType } = answer;
+  const what = contentType === '' ? 'no content type' : `content type ${JSON.stringify(contentType)}`;
+  throw fetchError(field, `${displayUrl(answer.url)} has ${what}, which is not accepted`);
+}
+
+/**
  * Refuses a body sent with a content encoding (limits count stored bytes; nothing here decodes).
  *
  * @throws FluxServeError FLUX_ERR_USAGE naming the encoding
@@ -292,11 +309,7 @@ export async function safeFetch(url: string, options: SafeFetchOptions): Promise
       res.destroy();
       throw fetchError(field, `${displayUrl(current)} answered HTTP ${status}`);
     }
-    if (options.allowedContentTypes && !options.allowedContentTypes(contentType)) {
-      res.destroy();
-      const what = contentType === '' ? 'no content type' : `content type ${JSON.stringify(contentType)}`;
-      throw fetchError(field, `${displayUrl(current)} has ${what}, which is not accepted`);
-    }
+    checkContentType(field, answer, options.allowedContentTypes);
     checkIdentityEncoding(field, answer);
     const total = declaredLength(res);
     if (total !== undefined && total > options.maxBytes) {

@@ -200,7 +200,7 @@ describe('resolveLora: URLs', () => {
   it('refuses a download that is not a safetensors file, naming the URL', async () => {
     hosts.file('/login', {
       bytes: Buffer.from('<!doctype html><html>please log in</html>'),
-      contentType: 'text/html',
+      contentType: 'application/octet-stream', // a mislabelled page: only its bytes tell
     });
     await expectFluxError(
       resolveLora(`${hosts.origin()}/login`, opts()),
@@ -208,6 +208,31 @@ describe('resolveLora: URLs', () => {
       /^loras\[0\]\.path: http:\/\/files\.test:\d+\/login is not a safetensors file \(it looks like an HTML or XML page\)$/,
     );
     expect(await readdir(join(cacheDir, 'partial'))).toEqual([]);
+  });
+
+  it('refuses a clearly-wrong content type before keeping a byte, and takes the types hosts use', async () => {
+    const page = Buffer.from('<!doctype html><html>please log in</html>'.repeat(100));
+    hosts.file('/page.safetensors', { bytes: page, contentType: 'text/html' });
+    hosts.file('/error.safetensors', { bytes: page, contentType: 'application/problem+json' });
+    for (const [name, type] of [
+      ['page', 'text/html'],
+      ['error', 'application/problem+json'],
+    ] as const) {
+      await expectFluxError(
+        resolveLora(`${hosts.origin()}/${name}.safetensors`, opts()),
+        USAGE,
+        new RegExp(
+          `^loras\\[0\\]\\.path: http://files\\.test:\\d+/${name}\\.safetensors has content type "${type.replace('+', '\\+')}", which is not accepted$`,
+        ),
+      );
+    }
+    expect(await readdir(join(cacheDir, 'partial'))).toEqual([]);
+    const types = ['application/octet-stream', 'binary/octet-stream', 'application/x-safetensors', ''];
+    for (const [i, contentType] of types.entries()) {
+      hosts.file(`/ok${i}.safetensors`, { bytes: loraBytes(30 + i), contentType });
+      const r = await resolveLora(`${hosts.origin()}/ok${i}.safetensors`, opts());
+      expect(r.sha256).toBe(sha256(loraBytes(30 + i)));
+    }
   });
 
   it('downloads once for concurrent requests, each waiter keeping its own field', async () => {

@@ -30,6 +30,7 @@ export interface ServedFile {
   readonly chunked?: boolean;
   /** Wait this long before answering (to overlap concurrent requests). */
   readonly delayMs?: number;
+  /** Default application/octet-stream; '' sends no Content-Type. */
   readonly contentType?: string;
   /** Send a strong ETag (default true); false sends neither ETag nor Last-Modified. */
   readonly validator?: boolean;
@@ -155,9 +156,10 @@ export class FakeHosts {
     const { bytes } = file;
     const etag = `"${sha256(bytes).slice(0, 16)}"`;
     const headers: Record<string, string> = {
-      'content-type': file.contentType ?? 'application/octet-stream',
       'accept-ranges': file.ranges === false ? 'none' : 'bytes',
     };
+    const type = file.contentType ?? 'application/octet-stream';
+    if (type !== '') headers['content-type'] = type; // '' sends none
     if (file.validator !== false) headers.etag = etag;
     if (file.disposition !== undefined) headers['content-disposition'] = file.disposition;
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
