@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { get } from 'node:http';
+import { createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as fc from 'fast-check';
 import sharp from 'sharp';
@@ -117,6 +118,24 @@ function children(pid: number): number[] {
 async function rssBytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+/** Waits for a JSON log line of the server that `match` accepts. */
+async function waitForLog(
+  match: (line: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 200; i++) {
+    for (const text of server.stderr().split('\n')) {
+      try {
+        const line = JSON.parse(text) as Record<string, unknown>;
+        if (match(line)) return line;
+      } catch {
+        // The first line of the tail may be cut.
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no such log line; the log ends:\n${server.stderr()}`);
 }
 
 async function waitFinal(id: string): Promise<Record<string, unknown>> {
@@ -267,23 +286,64 @@ describe('hostile input against the running server', () => {
   });
 
   it('refuses webhook targets that are not public http(s) URLs, or delivers to none of them', async () => {
-    for (const hook of [
-      'file:///etc/passwd',
-      'javascript:alert(1)',
-      'http://127.0.0.1:1/',
-      'http://169.254.169.254/',
-      'not a url',
-      'http://user:pw@example.com/',
-      `http://${'a'.repeat(5000)}.com/`,
-      '',
-    ]) {
-      const a = await call(
-        'POST',
-        `${SUBMIT}?webhook=${encodeURIComponent(hook)}`,
-        JSON.stringify({ prompt: 'x' }),
-      );
-      expectClean(a, `webhook ${hook}`);
-      if (a.status === 200) await call('POST', `/api/v3/predictions/${a.body?.data?.id}/cancel`);
+    // A receiver on loopback, which this server (no FLUX_SERVE_FETCH_ALLOW_LOOPBACK) must never reach.
+    let received = 0;
+    const receiver = createServer((_req, res) => {
+      received++;
+      res.writeHead(204).end();
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const port = (receiver.address() as AddressInfo).port;
+    try {
+      for (const [hook, refused] of [
+        ['file:///etc/passwd', /^webhook: refused to download .*only http and https/],
+        ['javascript:alert(1)', /^webhook: refused to download .*only http and https/],
+        [
+          'http://127.0.0.1:1/',
+          /^webhook: refused http:\/\/127\.0\.0\.1:1\/: 127\.0\.0\.1 is a loopback address;/,
+        ],
+        [`http://127.0.0.1:${port}/`, /^webhook: refused .*: 127\.0\.0\.1 is a loopback address;/],
+        [`http://[::ffff:127.0.0.1]:${port}/`, /^webhook: refused .*: ::ffff:7f00:1 is a loopback address;/],
+        ['http://169.254.169.254/', /^webhook: refused .*: 169\.254\.169\.254 is a cloud metadata address;/],
+        ['http://10.0.0.1/', /^webhook: refused .*: 10\.0\.0\.1 is a private address;/],
+        ['not a url', /^webhook: "not a url" is not a valid URL/],
+        [
+          'http://user:pw@example.com/',
+          /^webhook: refused to download .*: URLs with credentials are not accepted/,
+        ],
+        [`http://${'a'.repeat(5000)}.com/`, undefined],
+        ['', /^webhook: "" is not a valid URL/],
+        // A host name passes at submit; it resolves to loopback, so the delivery is refused.
+        [`http://localhost:${port}/`, undefined],
+      ] as const) {
+        const a = await call(
+          'POST',
+          `${SUBMIT}?webhook=${encodeURIComponent(hook)}`,
+          JSON.stringify({ prompt: 'x' }),
+        );
+        expectClean(a, `webhook ${hook}`);
+        if (refused) {
+          expect(a.status, hook).toBe(400);
+          expect(a.body?.message, hook).toMatch(refused);
+          continue;
+        }
+        if (a.status !== 200) continue;
+        const id = a.body?.data?.id as string;
+        await call('POST', `/api/v3/predictions/${id}/cancel`);
+        await waitFinal(id);
+        if (hook.includes('localhost')) {
+          // FLUX_SERVE_WEBHOOK_RETRY_MS=0: two tries, then the sender logs that it gave up.
+          const givenUp = await waitForLog(
+            (line) => line.taskId === id && line.msg === 'webhook delivery given up',
+          );
+          expect(String(givenUp.error)).toMatch(
+            /^webhook: refused to download .*: localhost resolves to (127\.0\.0\.1|::1), which is a loopback address$/,
+          );
+        }
+      }
+      expect(received).toBe(0);
+    } finally {
+      await new Promise((r) => receiver.close(r));
     }
   });
 
@@ -386,21 +446,31 @@ describe('hostile input against the running server', () => {
   }, 60_000);
 
   it('fails tasks whose image or LoRA URL is private, not http(s) or carries credentials', async () => {
-    for (const url of [
-      `${server.base}/outputs/x.png`,
-      'http://169.254.169.254/latest/meta-data/',
-      'http://[::1]:1/x.png',
-      'http://0x7f000001/x.png',
-      'http://user:secret@127.0.0.1/x.png',
-      'http://10.0.0.1/x.safetensors',
-    ]) {
-      for (const body of [
-        { prompt: 'x', ...CHEAP, image: url },
-        { prompt: 'x', ...CHEAP, loras: [{ path: url, scale: 1 }] },
-      ]) {
-        const data = await submitAndSettle(body, url);
-        expect(data?.status ?? 'refused', url).not.toBe('completed');
-        expect(String(data?.error ?? ''), url).not.toContain('secret');
+    for (const [url, why] of [
+      [`${server.base}/outputs/x.png`, /: 127\.0\.0\.1 is a loopback address$/],
+      ['http://169.254.169.254/latest/meta-data/', /: 169\.254\.169\.254 is a cloud metadata address$/],
+      ['http://[::1]:1/x.png', /: ::1 is a loopback address$/],
+      ['http://0x7f000001/x.png', /: 127\.0\.0\.1 is a loopback address$/],
+      ['http://user:secret@127.0.0.1/x.png', /: URLs with credentials are not accepted$/],
+      ['http://10.0.0.1/x.safetensors', /: 10\.0\.0\.1 is a private address$/],
+    ] as const) {
+      for (const [field, body] of [
+        ['image', { prompt: 'x', ...CHEAP, image: url }],
+        ['loras[0].path', { prompt: 'x', ...CHEAP, loras: [{ path: url, scale: 1 }] }],
+      ] as const) {
+        const a = await call('POST', SUBMIT, JSON.stringify(body));
+        expectClean(a, url);
+        // Refused at submit (400) or by the fetch in the worker (the task's error): either way the
+        // answer says the address was refused, and why.
+        const refusal =
+          a.status === 200
+            ? await waitFinal(a.body?.data?.id as string)
+            : { status: 'refused', error: a.body?.message };
+        expect(refusal.status, url).not.toBe('completed');
+        const error = String(refusal.error);
+        expect(error, url).toMatch(new RegExp(`^${field.replace(/[[\].]/g, '\\$&')}: refused to download `));
+        expect(error, url).toMatch(why);
+        expect(error, url).not.toContain('secret');
       }
     }
     for (const url of ['file:///etc/passwd', 'ftp://example.com/x.png', 'gopher://127.0.0.1:6379/_']) {
