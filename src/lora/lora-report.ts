@@ -95,3 +95,46 @@ export function loraWarnings(report: LoraReport): string[] {
     return `LoRA ${report.name}: ${keys.length} ${REASONS[reason]}, e.g. ${shown}${more}`;
   });
 }
+
+/** A LoRA's load report as a few log fields (lora.md §11): what the worker logs per task. */
+export interface LoraSummary {
+  /** The request's `loras[i].path`. */
+  readonly path: string;
+  /** The main format, then any other seen among the applied keys: `kohya`, `kohya+xlabs`. */
+  readonly format: string;
+  /** BFL layers touched, of the model's: `38/494`. */
+  readonly layers: string;
+  /** Runtime rank: `16`, or `4-16` when modules differ. */
+  readonly rank: string;
+  /** Where alpha came from, with its values: `tensor 1-8`, `peft-metadata 2-8`, `none (α = rank)`. */
+  readonly alpha: string;
+  /** Keys not used, counted by reason; empty when every key was used. */
+  readonly ignored: Readonly<Partial<Record<IgnoreReason, number>>>;
+}
+
+const span = (min: number, max: number) => (min === max ? `${min}` : `${min}-${max}`);
+
+/**
+ * The report of the LoRA a request named `path`, in a log line's worth of fields.
+ *
+ * @example
+ * loraSummary('Octree/flux-schnell-lora', parsed.report);
+ * // { path: 'Octree/flux-schnell-lora', format: 'diffusers', layers: '494/494', rank: '16', alpha: 'none (α = rank)', ignored: {} }
+ */
+export function loraSummary(path: string, report: LoraReport): LoraSummary {
+  const formats = [report.format, ...report.formats.filter((f) => f !== report.format)];
+  const { sources, min, max } = report.alpha;
+  const values = min === undefined || max === undefined ? '' : ` ${span(min, max)}`;
+  const alpha =
+    sources.length === 1 && sources[0] === 'none' ? 'none (α = rank)' : `${sources.join('+')}${values}`;
+  const ignored: Partial<Record<IgnoreReason, number>> = {};
+  for (const { reason } of report.ignored) ignored[reason] = (ignored[reason] ?? 0) + 1;
+  return {
+    path,
+    format: formats.join('+'),
+    layers: `${report.layers.length}/${report.modelLayers}`,
+    rank: span(report.rank.min, report.rank.max),
+    alpha,
+    ignored,
+  };
+}

@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-node';
 import type { FluxConfig } from '../arch/flux-config.js';
 import { errors } from '../errors.js';
 import { LoraCache, loraWarnings, packLoras, parseLora } from '../lora/index.js';
+import { type LoraSummary, loraSummary } from '../lora/lora-report.js';
 import type { LoraRequest } from '../pipeline/generation-request.js';
 import type { ManifestLayer } from '../runtime/manifest.js';
 
@@ -18,6 +19,8 @@ export interface PreparedLoras {
   readonly tensors: Readonly<Record<string, ort.Tensor>>;
   /** Keys that matched no layer, per LoRA (api.md `warnings`). */
   readonly warnings: string[];
+  /** Each LoRA's load report in short (format, layers, rank, alpha source, ignored keys), for the log. */
+  readonly reports: LoraSummary[];
   /** LoRAs found parsed in memory, and LoRAs read and converted for this request. */
   readonly hits: number;
   readonly misses: number;
@@ -36,9 +39,10 @@ export class LoraFeeds {
     this.parsed = new LoraCache(maxBytes);
   }
 
-  /** @example const { tensors, warnings } = await feeds.prepare(request.loras); */
+  /** @example const { tensors, warnings, reports } = await feeds.prepare(request.loras); */
   async prepare(loras: readonly LoraRequest[]): Promise<PreparedLoras> {
     const warnings: string[] = [];
+    const reports: LoraSummary[] = [];
     const entries = [];
     let hits = 0;
     for (const [i, l] of loras.entries()) {
@@ -51,6 +55,7 @@ export class LoraFeeds {
         this.parsed.set(l.sha256, lora);
       }
       warnings.push(...loraWarnings(lora.report));
+      reports.push(loraSummary(l.path, lora.report));
       entries.push({ lora, scale: l.scale });
     }
     const key = JSON.stringify(loras.map((l) => [l.sha256, l.scale]));
@@ -67,6 +72,6 @@ export class LoraFeeds {
       }
       this.last = { key, tensors };
     }
-    return { tensors: this.last.tensors, warnings, hits, misses: loras.length - hits };
+    return { tensors: this.last.tensors, warnings, reports, hits, misses: loras.length - hits };
   }
 }
