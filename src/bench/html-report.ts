@@ -5,7 +5,7 @@
  * prompt, size, seed and LoRAs.
  */
 import type { BenchRequest } from './request-set.js';
-import type { EndpointResult } from './run-bench.js';
+import type { EndpointResult, EndpointSummary } from './run-bench.js';
 import type { Percentiles } from './stats.js';
 import type { Endpoint } from './task-client.js';
 
@@ -37,15 +37,24 @@ const ms = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '–
 /** `https://api.wavespeed.ai` (no key shown, ever). */
 const label = (e: Endpoint) => escapeHtml(e.base);
 
+/** How the queue row is labelled, by where its figures come from (task-client's module header). */
+export const QUEUE_LABELS: Readonly<Record<NonNullable<EndpointSummary['queueSource']>, string>> = {
+  task: 'queue (task timings.queue)',
+  client: 'queue (client-measured: submit → first “processing” poll, else end to end − inference)',
+  mixed: 'queue (task timings.queue where reported, else client-measured)',
+};
+
 const STAGES = [
   ['submit', 'submit (POST round trip)'],
-  ['queue', 'queue (task timings.queue)'],
+  ['queue', QUEUE_LABELS.task],
   ['inference', 'inference (task timings.inference)'],
   ['endToEnd', 'end to end (submit → final)'],
 ] as const;
 
 function latencyTable(result: EndpointResult): string {
-  const rows = STAGES.map(([key, name]) => {
+  const source = result.summary.queueSource;
+  const rows = STAGES.map(([key, label]) => {
+    const name = key === 'queue' && source ? QUEUE_LABELS[source] : label;
     const p: Percentiles | undefined = result.summary.latency[key];
     const cells = p ? [p.p50, p.p90, p.p99, p.mean, p.min, p.max].map(ms) : ['–', '–', '–', '–', '–', '–'];
     return `<tr><th scope="row">${name}</th>${cells.map((c) => `<td>${c}</td>`).join('')}<td>${p?.count ?? 0}</td></tr>`;

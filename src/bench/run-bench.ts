@@ -5,7 +5,7 @@
  */
 import type { BenchRequest } from './request-set.js';
 import { type Percentiles, summarize } from './stats.js';
-import { type Endpoint, type RetryRules, runTask, type TaskRun } from './task-client.js';
+import { type Endpoint, type QueueSource, type RetryRules, runTask, type TaskRun } from './task-client.js';
 
 export interface EndpointResult {
   readonly endpoint: Endpoint;
@@ -24,7 +24,12 @@ export interface EndpointSummary {
   /** Completed requests and images per second of wall time. */
   readonly requestsPerSecond: number;
   readonly imagesPerSecond: number;
-  /** ms; `queue` and `inference` are the task's own `timings` (absent where not reported). */
+  /**
+   * Where `latency.queue` comes from: the tasks' `timings.queue`, this client's measure (endpoints
+   * that report only inference, like the hosted API), or both across the runs.
+   */
+  readonly queueSource?: QueueSource | 'mixed';
+  /** ms; `inference` is the task's own `timings.inference`, `queue` see `queueSource` (absent where unknown). */
   readonly latency: {
     readonly submit?: Percentiles;
     readonly queue?: Percentiles;
@@ -40,8 +45,8 @@ export interface RunOptions {
   readonly onRun?: (run: TaskRun, request: BenchRequest) => void;
 }
 
-function values(runs: readonly TaskRun[], pick: (r: TaskRun) => number | undefined): number[] {
-  return runs.map(pick).filter((v): v is number => v !== undefined);
+function values<T>(runs: readonly TaskRun[], pick: (r: TaskRun) => T | undefined): T[] {
+  return runs.map(pick).filter((v): v is T => v !== undefined);
 }
 
 /** The summary of finished runs over `wallSeconds`. */
@@ -56,6 +61,8 @@ export function summarizeRuns(runs: readonly TaskRun[], wallSeconds: number): En
     inference: summarize(values(ok, (r) => r.inferenceMs)),
     endToEnd: summarize(values(ok, (r) => r.endToEndMs)),
   };
+  const sources = new Set(values(ok, (r) => r.queueSource));
+  const [onlySource] = sources;
   return {
     requests: runs.length,
     completed: ok.length,
@@ -65,6 +72,7 @@ export function summarizeRuns(runs: readonly TaskRun[], wallSeconds: number): En
     wallSeconds,
     requestsPerSecond: wallSeconds > 0 ? ok.length / wallSeconds : 0,
     imagesPerSecond: wallSeconds > 0 ? images / wallSeconds : 0,
+    ...(sources.size > 0 && { queueSource: sources.size === 1 ? onlySource : 'mixed' }),
     latency: Object.fromEntries(Object.entries(latency).filter(([, v]) => v !== undefined)),
   };
 }

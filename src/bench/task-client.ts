@@ -11,6 +11,12 @@
  *   a failed task, or the task's own time limit (the SDK's "timed out" message matches none of its
  *   retry words).
  * Failures are sorted into kinds (`submit_http_400`, `poll_connection`, `task_failed`, `timeout`…).
+ *
+ * Queue time is the task's own `timings.queue` where the endpoint reports it (flux-serve). The hosted
+ * API reports only `timings.inference`, so there it is measured here: from the submit POST to the
+ * first result GET that shows `processing` (an upper bound, by up to one poll interval), or, when no
+ * poll caught the task processing, end to end minus inference (which also counts the upload of the
+ * outputs and the last poll's delay). Runs say which (`queueSource`).
  */
 
 /** HTTP statuses of a result GET worth another try (the SDKs' RETRYABLE_STATUS_CODES). */
@@ -47,6 +53,8 @@ export const SDK_RETRY_RULES: RetryRules = {
   pollIntervalMs: 250,
 };
 
+export type QueueSource = 'task' | 'client';
+
 export interface TaskRun {
   readonly ok: boolean;
   /** Failure kind, e.g. `submit_http_429`; undefined when ok. */
@@ -57,8 +65,11 @@ export interface TaskRun {
   readonly submitMs?: number;
   /** From the first POST to seeing the task final, ms (what a client waits, retries included). */
   readonly endToEndMs?: number;
-  /** The task's own `timings.queue` / `timings.inference`, ms, where the endpoint reports them. */
+  /** Time the task waited to start, ms: the task's `timings.queue`, else measured here (module header). */
   readonly queueMs?: number;
+  /** `task`: the endpoint's `timings.queue`; `client`: measured by this client. */
+  readonly queueSource?: QueueSource;
+  /** The task's own `timings.inference`, ms, where the endpoint reports it. */
   readonly inferenceMs?: number;
   readonly outputs: readonly string[];
   /** Result GETs and task attempts retried. */
@@ -163,24 +174,55 @@ async function result(e: Endpoint, id: string, r: RetryRules, tally: { retries: 
 /** The SDKs treat these as final failures (`TERMINAL_FAILURE_STATUSES`). */
 const FAILED = new Set(['failed', 'cancelled', 'timeout', 'deleted']);
 
+interface Attempt {
+  readonly data: TaskData;
+  readonly id: string;
+  readonly submitMs: number;
+  /** From the submit POST to seeing the task completed, ms. */
+  readonly attemptMs: number;
+  /** From the submit POST to the first result that showed `processing`, ms; undefined if none did. */
+  readonly untilProcessingMs?: number;
+}
+
 async function attempt(
   e: Endpoint,
   input: Record<string, unknown>,
   r: RetryRules,
   tally: { retries: number },
-): Promise<{ data: TaskData; submitMs: number; id: string }> {
+): Promise<Attempt> {
   const started = performance.now();
   const id = await submit(e, input, r);
   const submitMs = performance.now() - started;
+  let untilProcessingMs: number | undefined;
   for (;;) {
     const data = await result(e, id, r, tally);
-    if (data.status === 'completed') return { data, submitMs, id };
+    if (data.status === 'processing') untilProcessingMs ??= performance.now() - started;
+    if (data.status === 'completed')
+      return {
+        data,
+        id,
+        submitMs,
+        attemptMs: performance.now() - started,
+        ...(untilProcessingMs !== undefined && { untilProcessingMs }),
+      };
     if (data.status && FAILED.has(data.status))
       throw new StepError('task_failed', `task ${id} ${data.status}: ${data.error ?? ''}`, false, id);
     if (performance.now() - started >= r.taskTimeoutMs)
       throw new StepError('timeout', `task ${id} not final after ${r.taskTimeoutMs} ms`, false, id);
     await sleep(r.pollIntervalMs);
   }
+}
+
+/** The task's queue time, or the client's measure of it (module header); nothing if neither is known. */
+function queueTime(
+  done: Attempt,
+  t: Readonly<Record<string, number>>,
+): { queueMs?: number; queueSource?: QueueSource } {
+  if (typeof t.queue === 'number') return { queueMs: t.queue, queueSource: 'task' };
+  if (done.untilProcessingMs !== undefined) return { queueMs: done.untilProcessingMs, queueSource: 'client' };
+  if (typeof t.inference === 'number')
+    return { queueMs: Math.max(0, done.attemptMs - t.inference), queueSource: 'client' };
+  return {};
 }
 
 /**
@@ -192,16 +234,16 @@ export async function runTask(e: Endpoint, input: Record<string, unknown>, r: Re
   const tally = { retries: 0 };
   for (let n = 0; ; n++) {
     try {
-      const { data, submitMs, id } = await attempt(e, input, r, tally);
-      const t = data.timings ?? {};
+      const done = await attempt(e, input, r, tally);
+      const t = done.data.timings ?? {};
       return {
         ok: true,
-        taskId: id,
-        submitMs,
+        taskId: done.id,
+        submitMs: done.submitMs,
         endToEndMs: performance.now() - started,
-        ...(typeof t.queue === 'number' && { queueMs: t.queue }),
+        ...queueTime(done, t),
         ...(typeof t.inference === 'number' && { inferenceMs: t.inference }),
-        outputs: data.outputs ?? [],
+        outputs: done.data.outputs ?? [],
         retries: tally.retries,
       };
     } catch (err) {

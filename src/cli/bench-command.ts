@@ -9,7 +9,7 @@
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { embedImage } from '../bench/embed-image.js';
-import { htmlReport } from '../bench/html-report.js';
+import { htmlReport, QUEUE_LABELS } from '../bench/html-report.js';
 import { type LoraMix, parseLoraMix, requestSet } from '../bench/request-set.js';
 import { type EndpointResult, runBench } from '../bench/run-bench.js';
 import { type Endpoint, type RetryRules, SDK_RETRY_RULES } from '../bench/task-client.js';
@@ -64,7 +64,7 @@ function textSummary(r: EndpointResult): string {
   ];
   for (const [key, name] of [
     ['submit', 'submit'],
-    ['queue', 'queue'],
+    ['queue', s.queueSource && s.queueSource !== 'task' ? 'queue *' : 'queue'],
     ['inference', 'inference'],
     ['endToEnd', 'end to end'],
   ] as const) {
@@ -72,6 +72,7 @@ function textSummary(r: EndpointResult): string {
     const cells = p ? [p.p50, p.p90, p.p99, p.mean].map((v) => pad(String(Math.round(v)), 8)) : [pad('–', 8)];
     lines.push(`  ${name.padEnd(12)}${cells.join('')}`);
   }
+  if (s.queueSource && s.queueSource !== 'task') lines.push(`  * ${QUEUE_LABELS[s.queueSource]}`);
   const failures = Object.entries(s.failures).map(([k, n]) => `${k} ×${n}`);
   if (failures.length > 0) lines.push(`  failures: ${failures.join(', ')}`);
   return lines.join('\n');

@@ -1,7 +1,9 @@
 /**
  * `flux-serve bench` against two real flux-serve processes on the tiny model (256², 1 step, a few
- * requests): the second with a key: the figures, failures by kind and the self-contained HTML report with both endpoints'
- * images. Then the SDK retry rules against a scripted stub endpoint, and the pure helpers.
+ * requests), the second with a key: the figures, failures by kind and the self-contained HTML report
+ * with both endpoints' images; behind a recording proxy, which key reaches which endpoint, and the
+ * client-measured queue time of an endpoint answering like the hosted API (inference timing only).
+ * Then the SDK retry rules and the hosted statuses against scripted stub endpoints, and the pure helpers.
  */
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -106,6 +108,36 @@ describe('flux-serve bench against two local servers', () => {
     expect(html).toContain('seed 7');
   });
 
+  it('measures queue time client-side for an endpoint that reports only inference, and says so', async () => {
+    const hosted = await recordingProxy(a.base, true);
+    try {
+      const json = join(dir.root, 'queue.json');
+      const report = join(dir.root, 'queue.html');
+      const stdout = await bench([
+        ...['--base', a.base, '--compare', hosted.base, '--count', '2', '--sizes', '256*256', '--steps', '1'],
+        ...['--poll-interval', '0.05', '--report', report, '--json', json],
+      ]);
+      expect(stdout.match(/queue \*/g)).toHaveLength(1);
+      expect(stdout).toContain('* queue (client-measured');
+      const figures = JSON.parse(await readFile(json, 'utf8')) as {
+        endpoints: { queueSource: string; latency: Record<string, { count: number; max: number }> }[];
+      };
+      expect(figures.endpoints.map((e) => [e.queueSource, e.latency.queue?.count])).toEqual([
+        ['task', 2],
+        ['client', 2],
+      ]);
+      const hostedLatency = figures.endpoints[1]?.latency ?? {};
+      expect(hostedLatency.queue?.max).toBeLessThanOrEqual(hostedLatency.endToEnd?.max as number);
+      const html = await readFile(report, 'utf8');
+      expect(html).toContain('queue (task timings.queue)');
+      expect(html).toContain(
+        'queue (client-measured: submit → first “processing” poll, else end to end − inference)',
+      );
+    } finally {
+      await hosted.close();
+    }
+  });
+
   it('sends --key (or WAVESPEED_API_KEY) to --base only, and --compare-key to --compare only', async () => {
     // b needs its key; the compare endpoint is a (keyless) a behind a proxy that records what it is sent.
     const proxy = await recordingProxy(a.base);
@@ -139,9 +171,13 @@ async function bench(args: readonly string[], env: Record<string, string> = {}):
   return stdout;
 }
 
-/** An HTTP proxy in front of `target` that records each request's Authorization header. */
+/**
+ * An HTTP proxy in front of `target` that records each request's Authorization header; with
+ * `hostedTimings`, task answers lose `timings.queue`, as the hosted API's carry only inference.
+ */
 async function recordingProxy(
   target: string,
+  hostedTimings = false,
 ): Promise<{ base: string; seen: (string | null)[]; close(): Promise<void> }> {
   const seen: (string | null)[] = [];
   const proxy = createServer(async (req, res) => {
@@ -153,8 +189,13 @@ async function recordingProxy(
       headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
       ...(req.method === 'POST' && { body: Buffer.concat(chunks) }),
     });
-    res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/plain' });
-    res.end(Buffer.from(await upstream.arrayBuffer()));
+    const type = upstream.headers.get('content-type') ?? 'text/plain';
+    res.writeHead(upstream.status, { 'content-type': type });
+    const body = Buffer.from(await upstream.arrayBuffer());
+    if (!hostedTimings || !type.startsWith('application/json')) return res.end(body);
+    const json = JSON.parse(body.toString('utf8'));
+    if (json.data?.timings) json.data.timings = { inference: json.data.timings.inference };
+    res.end(JSON.stringify(json));
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   return {
@@ -195,7 +236,14 @@ describe('SDK retry rules', () => {
 
   it('retries result GETs on 503 and 429, and reports the task timings', async () => {
     const r = await run({ submit: [200], result: [503, 429, 200] });
-    expect(r).toMatchObject({ ok: true, retries: 2, queueMs: 1, inferenceMs: 5, taskId: 't1' });
+    expect(r).toMatchObject({
+      ok: true,
+      retries: 2,
+      queueMs: 1,
+      queueSource: 'task',
+      inferenceMs: 5,
+      taskId: 't1',
+    });
     expect(hits).toEqual({ submit: 1, result: 3 });
   });
 
@@ -212,6 +260,55 @@ describe('SDK retry rules', () => {
     const lost = await run({ submit: [200], result: [404] });
     expect(lost).toMatchObject({ ok: false, failure: 'poll_http_404' });
     expect(hits.submit).toBe(1);
+  });
+});
+
+describe('queue time of an endpoint that reports only inference (the hosted API)', () => {
+  let stub: Server;
+  let base: string;
+  /** The statuses the result GETs answer, in order; the last repeats. */
+  let statuses: string[];
+  let polls = 0;
+
+  beforeAll(async () => {
+    stub = createServer((req, res) => {
+      const status =
+        req.method === 'POST' ? 'created' : (statuses[Math.min(polls++, statuses.length - 1)] as string);
+      const data = {
+        id: 'h1',
+        status,
+        outputs: [],
+        ...(status === 'completed' && { timings: { inference: 5 } }),
+      };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: 200, message: 'success', data }));
+    });
+    await new Promise<void>((r) => stub.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(stub.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => stub.close(() => r())));
+
+  const POLL_MS = 30;
+  const run = (s: string[]) => {
+    statuses = s;
+    polls = 0;
+    return runTask({ base, model: MODEL }, { prompt: 'x' }, { ...SDK_RETRY_RULES, pollIntervalMs: POLL_MS });
+  };
+
+  it('is the time until a poll first shows processing', async () => {
+    const r = await run(['created', 'created', 'processing', 'processing', 'completed']);
+    expect(r).toMatchObject({ ok: true, queueSource: 'client', inferenceMs: 5 });
+    // Two polls waited while created, two more after processing was seen.
+    expect(r.queueMs).toBeGreaterThanOrEqual(2 * POLL_MS);
+    expect((r.endToEndMs as number) - (r.queueMs as number)).toBeGreaterThanOrEqual(2 * POLL_MS);
+  });
+
+  it('is end to end minus inference when no poll saw the task processing', async () => {
+    const r = await run(['created', 'created', 'completed']);
+    expect(r).toMatchObject({ ok: true, queueSource: 'client', inferenceMs: 5 });
+    expect(r.queueMs).toBeGreaterThanOrEqual(2 * POLL_MS - 5);
+    expect(r.queueMs).toBeLessThanOrEqual((r.endToEndMs as number) - 5);
+    expect(r.queueMs).toBeGreaterThan((r.endToEndMs as number) - 5 - POLL_MS);
   });
 });
 
