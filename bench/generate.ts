@@ -13,9 +13,9 @@ import { buildModel } from '../src/build/build-model.js';
 import { loadModelSpec } from '../src/build/model-spec.js';
 import { writeTinyCheckpoint } from '../src/build/tiny-checkpoint.js';
 import { createLogger } from '../src/log.js';
-import { PromptEncoder } from '../src/pipeline/prompt-encoder.js';
 import { render } from '../src/pipeline/render.js';
 import { loadFluxModel } from '../src/runtime/flux-model.js';
+import { offlineRenderContext } from '../test/support/render-context.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const runs = Number(values.runs);
@@ -24,11 +24,7 @@ const dir = await mkdtemp(join(tmpdir(), 'flux-bench-generate-'));
 await writeTinyCheckpoint(join(dir, 'ckpt'), await loadModelSpec('tiny'), { seed: 1 });
 await buildModel(join(dir, 'ckpt'), join(dir, 'model'), { dtype: 'float32', ops: 'fused', log });
 const model = await loadFluxModel(join(dir, 'model'), { provider: 'cpu', log });
-const ctx = {
-  model,
-  encoder: await PromptEncoder.load(model),
-  fetchImage: async () => Buffer.alloc(0),
-};
+const ctx = await offlineRenderContext(model);
 
 const rows = [];
 for (const side of [256, 1024]) {

@@ -20,13 +20,13 @@ import { loadModelSpec } from '../src/build/model-spec.js';
 import { createLogger } from '../src/log.js';
 import { loraByteSize, packLoras, parseLora } from '../src/lora/index.js';
 import type { GenerationRequest } from '../src/pipeline/generation-request.js';
-import { PromptEncoder } from '../src/pipeline/prompt-encoder.js';
 import { render } from '../src/pipeline/render.js';
 import { loadFluxModel } from '../src/runtime/flux-model.js';
 import { f32ToF16 } from '../src/weights/float16.js';
 import { seededNormal } from '../src/weights/random.js';
 import { type TensorPlan, writeSafetensors } from '../src/weights/safetensors-writer.js';
 import { LoraFeeds } from '../src/worker/lora-feeds.js';
+import { offlineRenderContext } from '../test/support/render-context.js';
 import { buildTinyModel } from '../test/support/tiny-model.js';
 
 const { values } = parseArgs({
@@ -128,13 +128,7 @@ const tinyFeeds = new LoraFeeds(
   model.manifest.components.transformer?.layers ?? [],
   1024 ** 3,
 );
-const ctx = {
-  model,
-  encoder: await PromptEncoder.load(model),
-  fetchImage: async (): Promise<Buffer> => {
-    throw new Error('no images in this benchmark');
-  },
-};
+const ctx = await offlineRenderContext(model);
 const STEPS = 4;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 console.log(

@@ -14,10 +14,10 @@ import { loadModelSpec } from '../../src/build/model-spec.js';
 import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
 import { createLogger } from '../../src/log.js';
 import type { GenerationRequest } from '../../src/pipeline/generation-request.js';
-import { PromptEncoder } from '../../src/pipeline/prompt-encoder.js';
 import { render } from '../../src/pipeline/render.js';
 import { loadFluxModel } from '../../src/runtime/flux-model.js';
 import type { WeightQuant } from '../../src/weights/quantize.js';
+import { offlineRenderContext } from '../support/render-context.js';
 
 const log = createLogger('silent');
 let root: string;
@@ -48,13 +48,7 @@ async function generate(dtype: ComputeDType, quant?: WeightQuant): Promise<Buffe
   await buildModel(join(root, 'ckpt'), dir, { dtype, ops: 'fused', log, ...(quant ? { quant } : {}) });
   const model = await loadFluxModel(dir, { provider: 'cpu', log });
   try {
-    const ctx = {
-      model,
-      encoder: await PromptEncoder.load(model),
-      fetchImage: async () => {
-        throw new Error('no network in this test');
-      },
-    };
+    const ctx = await offlineRenderContext(model);
     const [png] = (await render(ctx, request)).outputs;
     if (!png) throw new Error('no image');
     return sharp(png).removeAlpha().raw().toBuffer();

@@ -19,10 +19,10 @@ import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
 import { resolveModelDir } from '../../src/cli/model-dir.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { PromptEncoder } from '../../src/pipeline/prompt-encoder.js';
 import { render } from '../../src/pipeline/render.js';
 import { loadFluxModel } from '../../src/runtime/flux-model.js';
 import { BUILD_MARKER, MANIFEST_FILE, modelDirState, readManifest } from '../../src/runtime/manifest.js';
+import { offlineRenderContext } from '../support/render-context.js';
 
 const log = createLogger('silent');
 const CHILD = fileURLToPath(new URL('./interrupt-build.ts', import.meta.url));
@@ -42,13 +42,7 @@ afterAll(async () => {
 async function renderWith(dir: string): Promise<{ width?: number; height?: number }> {
   const model = await loadFluxModel(dir, { provider: 'cpu', log });
   try {
-    const ctx = {
-      model,
-      encoder: await PromptEncoder.load(model),
-      fetchImage: async () => {
-        throw new Error('no network in this test');
-      },
-    };
+    const ctx = await offlineRenderContext(model);
     const request = { prompt: 'a boat', width: 64, height: 64, steps: 1, seed: 7, numImages: 1 };
     const { outputs } = await render(ctx, {
       ...request,

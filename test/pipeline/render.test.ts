@@ -9,9 +9,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import type { GenerationRequest } from '../../src/pipeline/generation-request.js';
-import { PromptEncoder } from '../../src/pipeline/prompt-encoder.js';
 import { type RenderContext, render } from '../../src/pipeline/render.js';
 import { type FluxModel, loadFluxModel } from '../../src/runtime/flux-model.js';
+import { offlineRenderContext } from '../support/render-context.js';
 import { buildTinyModel } from '../support/tiny-model.js';
 
 const log = createLogger('silent');
@@ -23,13 +23,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'render-'));
   const modelDir = await buildTinyModel(root, 'tiny', 5);
   model = await loadFluxModel(modelDir, { provider: 'cpu', log });
-  ctx = {
-    model,
-    encoder: await PromptEncoder.load(model),
-    fetchImage: async () => {
-      throw new Error('no network in this test');
-    },
-  };
+  ctx = await offlineRenderContext(model);
 });
 afterAll(async () => {
   await model.release();
