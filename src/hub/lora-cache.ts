@@ -100,27 +100,31 @@ export class LoraDownloadCache {
     } catch {
       return undefined;
     }
-    await this.touch(file);
-    return { ...entry, file };
+    // Evicted since the stat: a miss, not a path to a file that is gone.
+    return (await this.touch(file)) ? { ...entry, file } : undefined;
   }
 
-  /** Records a use of `file` for the least-recently-used order. */
-  private async touch(file: string): Promise<void> {
+  /** Records a use of `file` for the least-recently-used order; false when it is gone. */
+  private async touch(file: string): Promise<boolean> {
     const now = new Date();
-    await utimes(file, now, now).catch(() => undefined); // gone meanwhile: nothing to order
+    return utimes(file, now, now).then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
-   * Deletes the least recently used blobs until the rest take at most `maxBytes`, never one in
-   * `keep` (absolute paths), and deletes `.part` downloads untouched for STALE_PART_MS, never one
-   * in `busyParts`. Returns the deleted blobs' paths, oldest first.
+   * Deletes the least recently used blobs until the rest take at most `maxBytes`, never one that
+   * `keep` (asked at the moment of deleting) holds or that was used since the listing, and deletes
+   * `.part` downloads untouched for STALE_PART_MS, never one in `busyParts`. Returns the deleted
+   * blobs' paths, oldest first.
    *
    * @example
    * await cache.evict(20 * 1024 ** 3, new Set([justDownloaded]), new Set());
    */
   async evict(
     maxBytes: number,
-    keep: ReadonlySet<string>,
+    keep: { has(path: string): boolean },
     busyParts: ReadonlySet<string>,
   ): Promise<string[]> {
     const blobs = await this.listed('blobs', (name) => name.endsWith('.safetensors'));
@@ -129,6 +133,8 @@ export class LoraDownloadCache {
     for (const blob of blobs.sort((a, b) => a.mtimeMs - b.mtimeMs)) {
       if (total <= maxBytes) break;
       if (keep.has(blob.path)) continue;
+      const now = await stat(blob.path).catch(() => undefined);
+      if (now !== undefined && now.mtimeMs !== blob.mtimeMs) continue; // a hit meanwhile
       await rm(blob.path, { force: true });
       total -= blob.size;
       deleted.push(blob.path);

@@ -225,7 +225,7 @@ async function download(
   if (options.cacheMaxBytes !== undefined) {
     const release = holdLoraBlob(file);
     try {
-      await run.cache.evict(options.cacheMaxBytes, new Set(held.keys()), writing);
+      await run.cache.evict(options.cacheMaxBytes, held, writing);
     } finally {
       release();
     }
