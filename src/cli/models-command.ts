@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../config.js';
 import { listCachedRepos } from '../hub/hf-cache.js';
-import { readManifest } from '../runtime/manifest.js';
+import { modelDirState, readManifest } from '../runtime/manifest.js';
 import { knownModels, modelSource, pulledCheckpoint } from './model-source.js';
 
 export interface ModelListing {
@@ -29,6 +29,8 @@ export interface ModelListing {
     readonly dtype: string;
     readonly source: string;
   }[];
+  /** Model dirs whose build was cut off (`flux-serve build` again finishes them). */
+  readonly interrupted: readonly string[];
   /** Repos in the hub cache with a FLUX checkpoint that no manifest names. */
   readonly otherPulled: readonly string[];
 }
@@ -37,8 +39,13 @@ export interface ModelListing {
 export async function listModels(config: Readonly<Config>): Promise<ModelListing> {
   const modelsDir = join(config.home, 'models');
   const built: { name: string; dir: string; dtype: string; source: string }[] = [];
+  const interrupted: string[] = [];
   for (const name of (await readdir(modelsDir).catch(() => [])).sort()) {
     const dir = join(modelsDir, name);
+    if ((await modelDirState(dir)) === 'interrupted') {
+      interrupted.push(dir);
+      continue;
+    }
     const manifest = await readManifest(dir).catch(() => undefined);
     if (!manifest) continue;
     const t = manifest.components.transformer;
@@ -64,7 +71,7 @@ export async function listModels(config: Readonly<Config>): Promise<ModelListing
     const source = await modelSource(cached.repo);
     if (source && (await pulledCheckpoint(config, source))) otherPulled.push(cached.repo);
   }
-  return { known, built, otherPulled };
+  return { known, built, interrupted, otherPulled };
 }
 
 export function formatModels(l: ModelListing): string[] {
@@ -80,6 +87,8 @@ export function formatModels(l: ModelListing): string[] {
   lines.push('built in the model home:');
   if (l.built.length === 0) lines.push('  (none)');
   for (const b of l.built) lines.push(`  ${b.name}  ${b.dtype}  ${b.dir}  from ${b.source}`);
+  if (l.interrupted.length > 0)
+    lines.push('builds cut off (run flux-serve build again):', ...l.interrupted.map((d) => `  ${d}`));
   if (l.otherPulled.length > 0) lines.push('other pulled FLUX repos:', ...l.otherPulled.map((r) => `  ${r}`));
   return lines;
 }

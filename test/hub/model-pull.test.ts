@@ -4,19 +4,19 @@
  * pull must skip; files land in the Hugging Face cache layout, a cut download resumes with a Range
  * request, a gated repo is refused with HF_TOKEN wording, and an offline pull makes no request.
  */
-import { lstat, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { checkpointFiles } from '../../src/build/checkpoint-files.js';
 import { loadModelSpec } from '../../src/build/model-spec.js';
 import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
 import { resolveModelDir } from '../../src/cli/model-dir.js';
-import { listModels } from '../../src/cli/models-command.js';
+import { formatModels, listModels } from '../../src/cli/models-command.js';
 import { loadConfig } from '../../src/config.js';
 import { listCachedRepos, repoCacheDir } from '../../src/hub/hf-cache.js';
 import { findSnapshot, type PullOptions, type PullProgress, pullRepo } from '../../src/hub/model-pull.js';
 import { createLogger } from '../../src/log.js';
-import { readManifest } from '../../src/runtime/manifest.js';
+import { BUILD_MARKER, readManifest } from '../../src/runtime/manifest.js';
 import { expectFluxError, tempDir } from '../weights/fixtures.js';
 import { FakeHosts, type ServedFile } from './lora-server.js';
 
@@ -215,6 +215,13 @@ describe('a pulled model by name', () => {
       ['flux.1-dev', null, false],
       ['flux.1-schnell', null, false],
     ]);
+    expect(listing.interrupted).toEqual([]);
+    // A build cut off: listed as such, not as built.
+    await rename(join(dir, 'manifest.json'), join(dir, BUILD_MARKER));
+    const cut = await listModels(config);
+    expect(cut.built).toEqual([]);
+    expect(cut.interrupted).toEqual([dir]);
+    expect(formatModels(cut)).toContain('builds cut off (run flux-serve build again):');
   });
 });
 
