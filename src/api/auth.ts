@@ -24,13 +24,14 @@ function keyId(key: string): string {
 }
 
 /**
- * Reads a keys file or env value: one key per line, blank lines and `#` comments ignored.
- * @example parseApiKeys('# ops\nsk-one\n\nsk-two # laptop') // [{ id: 'key_…', key: 'sk-one' }, { id: 'key_…', key: 'sk-two' }]
+ * Reads a keys file (one key per line, blank lines and `#` comments ignored) and adds `listed` keys
+ * (FLUX_SERVE_KEYS, already split, taken whole: a `#` there is part of the key), without duplicates.
+ * @example parseApiKeys('# ops\nsk-one\n\nsk-two # laptop', ['sk-three']) // [{ id: 'key_…', key: 'sk-one' }, … 'sk-two' …, … 'sk-three' …]
  */
-export function parseApiKeys(text: string): ApiKey[] {
+export function parseApiKeys(text: string, listed: readonly string[] = []): ApiKey[] {
   const keys: ApiKey[] = [];
-  for (const line of text.split(/\r?\n/)) {
-    const key = line.replace(/#.*$/, '').trim();
+  const fromFile = text.split(/\r?\n/).map((line) => line.replace(/#.*$/, '').trim());
+  for (const key of [...fromFile, ...listed.map((k) => k.trim())]) {
     if (key !== '' && !keys.some((k) => k.key === key)) keys.push({ id: keyId(key), key });
   }
   return keys;

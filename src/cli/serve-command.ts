@@ -58,7 +58,7 @@ export const SERVED_MODELS = ['wavespeed-ai/flux-schnell-lora', 'wavespeed-ai/fl
  */
 export async function serverKeys(file: string | undefined, envKeys: readonly string[]): Promise<ApiKey[]> {
   const fileText = file ? await readFile(file, 'utf8') : '';
-  return parseApiKeys([fileText, ...envKeys].join('\n'));
+  return parseApiKeys(fileText, envKeys);
 }
 
 export function registerServe(program: Command, defaults: Readonly<Config>, log: Logger): void {

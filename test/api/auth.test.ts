@@ -10,6 +10,12 @@ describe('parseApiKeys', () => {
     expect(keys[0]?.id).not.toContain('sk-one');
     expect(parseApiKeys('')).toEqual([]);
   });
+
+  it('adds listed keys (FLUX_SERVE_KEYS) whole, a # included, without duplicating the file’s', () => {
+    const keys = parseApiKeys('sk-one\n', [' sk-two ', 'sk-#three', 'sk-one', '']);
+    expect(keys.map((k) => k.key)).toEqual(['sk-one', 'sk-two', 'sk-#three']);
+    expect(parseApiKeys('', ['sk-env']).map((k) => k.key)).toEqual(['sk-env']);
+  });
 });
 
 describe('checkListenAddress', () => {

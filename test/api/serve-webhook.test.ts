@@ -53,7 +53,7 @@ beforeAll(async () => {
     // FLUX_SERVE_HOME names one folder, --home another: the flag wins.
     home: dir.home,
     args: ['--home', join(dir.root, 'flag-home'), '--keys', keysFile],
-    env: { FLUX_SERVE_KEYS: 'sk-env-one, sk-env-two', FLUX_SERVE_FETCH_ALLOW_LOOPBACK: '1' },
+    env: { FLUX_SERVE_KEYS: 'sk-env-one, sk-env#two', FLUX_SERVE_FETCH_ALLOW_LOOPBACK: '1' },
   });
 }, 120_000);
 afterAll(async () => {
@@ -82,14 +82,14 @@ describe('flux-serve serve', () => {
     expect(anonymous.status).toBe(401);
     expect((await anonymous.json()).message).toMatch(/API key/);
     expect((await call(SUBMIT, 'sk-wrong', { method: 'POST', body })).status).toBe(401);
-    for (const key of ['sk-env-one', 'sk-env-two', 'sk-file']) {
+    for (const key of ['sk-env-one', 'sk-env#two', 'sk-file']) {
       const res = await call(SUBMIT, key, { method: 'POST', body });
       expect([key, res.status]).toEqual([key, 200]);
     }
   });
 
   it('delivers the signed webhook: the task data plus input', async () => {
-    const key = 'sk-env-two';
+    const key = 'sk-env#two';
     const input = { prompt: 'a webhook', size: '256*256', num_inference_steps: 1, seed: 11, extra: 'kept' };
     const arrived = new Promise<void>((r) => {
       delivered = r;
