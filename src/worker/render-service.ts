@@ -93,7 +93,13 @@ export async function startRenderService(
       const loraMs = performance.now() - loraStarted;
       if (loras)
         log.info(
-          { id, loras: request.loras?.length, cacheHits: loras.hits, ms: Math.round(loraMs) },
+          {
+            id,
+            loras: request.loras?.length,
+            cacheHits: loras.hits,
+            ms: Math.round(loraMs),
+            reports: loras.reports,
+          },
           'LoRAs ready',
         );
       const result = await render(ctx, request, {
