@@ -13,12 +13,18 @@ const PROGRESS_EVERY_MS = 5000;
 
 /** @example const resolve = loraResolver(config); const local = await resolve(request.loras, signal, log); */
 export function loraResolver(config: Readonly<Config>): LoraResolver {
-  return async (loras, signal, log) => {
-    // A LoRA resolved early must survive the cache eviction after another one's download.
+  return async (loras, signal, log, heldUntil) => {
+    // A LoRA resolved early must survive the cache eviction after another one's download, and
+    // every one until the worker has read it (the task's end).
     const releases: (() => void)[] = [];
     let settled = false;
+    const releaseAll = () => {
+      settled = true;
+      for (const release of releases) release();
+    };
+    let allLocal = false;
     try {
-      return await Promise.all(
+      const local = await Promise.all(
         loras.map(async (lora, i) => {
           const field = `loras[${i}].path`;
           let lastReport = Date.now();
@@ -53,9 +59,11 @@ export function loraResolver(config: Readonly<Config>): LoraResolver {
           return { ...lora, file: resolved.file, sha256: resolved.sha256 };
         }),
       );
+      allLocal = true;
+      return local;
     } finally {
-      settled = true;
-      for (const release of releases) release();
+      if (!allLocal || !heldUntil || heldUntil.aborted) releaseAll();
+      else heldUntil.addEventListener('abort', releaseAll, { once: true });
     }
   };
 }

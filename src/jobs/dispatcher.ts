@@ -35,6 +35,8 @@ export type LoraResolver = (
   loras: readonly LoraRequest[],
   signal: AbortSignal,
   log: Logger,
+  /** Aborted when the task ends: until then the resolved files must stay (no cache eviction). */
+  heldUntil?: AbortSignal,
 ) => Promise<LoraRequest[]>;
 
 /** What runs a request: a worker thread or process that owns the model. */
@@ -155,10 +157,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
     request: GenerationRequest,
     signal: AbortSignal,
     log: Logger,
+    heldUntil: AbortSignal,
   ): Promise<GenerationRequest> {
     if (!request.loras?.length) return request;
     if (!this.options.resolveLoras) throw errors.USAGE('loras: this server has no LoRA source configured');
-    return { ...request, loras: await this.options.resolveLoras(request.loras, signal, log) };
+    return { ...request, loras: await this.options.resolveLoras(request.loras, signal, log, heldUntil) };
   }
 
   private finish(task: Task): void {
@@ -215,12 +218,13 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
     const log = this.options.log.child({ taskId: task.id });
     log.info({ attempt: task.attempts }, 'task started');
     const abort = new AbortController();
+    const ended = new AbortController();
     this.current = { id: task.id, abort };
     // Every queued task moved up one place.
     this.emit('changed', task.id);
     try {
       const loraStarted = Date.now();
-      const request = await this.localLoras(task.request, abort.signal, log);
+      const request = await this.localLoras(task.request, abort.signal, log, ended.signal);
       const loraResolveMs = Date.now() - loraStarted;
       const result = await this.executor.generate(
         request,
@@ -284,6 +288,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
         this.finish(failed);
       }
     } finally {
+      ended.abort();
       this.progressById.delete(task.id);
       this.current = undefined;
     }
