@@ -35,6 +35,23 @@ async function api(method, path, body) {
   return envelope.data;
 }
 
+/**
+ * An output URL as this page can load it. The server makes them absolute from its public base URL,
+ * which is wrong for this browser when the server listens on 0.0.0.0 without FLUX_SERVE_PUBLIC_URL
+ * (http://0.0.0.0:8080/…) or is reached through another name; the page is served by the same
+ * server, so its own /outputs/ path always works. Other URLs (a CDN, data URIs) are kept.
+ */
+function pageUrl(url) {
+  try {
+    const parsed = new URL(url, location.href);
+    if (parsed.protocol.startsWith('http') && parsed.pathname.startsWith('/outputs/'))
+      return `${parsed.pathname}${parsed.search}`;
+  } catch {
+    // Not a URL: shown as it came.
+  }
+  return url;
+}
+
 function setStatus(text, isError = false) {
   const status = $('#status');
   status.textContent = text;
@@ -174,8 +191,12 @@ function requestBody() {
   return body;
 }
 
+const FINAL = new Set(['completed', 'failed', 'cancelled', 'timeout', 'deleted']);
+/** Result polls when the event stream is lost, ms. */
+const POLL_MS = 500;
+
 /** Reads the task's Server-Sent Events until it is final (fetch, so the key header can be sent). */
-async function follow(id, onTask) {
+async function streamEvents(id, onTask) {
   const res = await fetch(`/api/v3/predictions/${id}/events`, { headers: headers() });
   if (!res.ok || !res.body) throw new HttpError(res.status, `events: HTTP ${res.status}`);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -196,6 +217,21 @@ async function follow(id, onTask) {
       }
       end = buffer.indexOf('\n\n');
     }
+  }
+}
+
+/**
+ * The task once final: from its event stream, or, when the stream drops first (a proxy's idle
+ * timeout, a network change), by polling its result, as any client would.
+ */
+async function follow(id, onTask) {
+  const last = await streamEvents(id, onTask).catch(() => null);
+  if (last && FINAL.has(last.status)) return last;
+  for (;;) {
+    const task = await api('GET', `/api/v3/predictions/${id}/result`);
+    if (FINAL.has(task.status)) return task;
+    onTask(task);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 
@@ -224,9 +260,13 @@ function reuse(settings) {
   $('#prompt').focus();
 }
 
+/** A task's id as the page names it: enough to tell tasks apart, short enough to read out. */
+const shortId = (id) => String(id).slice(0, 8);
+
 function addToGallery(task, body) {
   const figure = document.createElement('figure');
-  for (const [i, src] of task.outputs.entries()) {
+  const outputs = task.outputs.map(pageUrl);
+  for (const [i, src] of outputs.entries()) {
     const link = Object.assign(document.createElement('a'), { href: src, target: '_blank' });
     link.append(
       Object.assign(document.createElement('img'), {
@@ -244,16 +284,21 @@ function addToGallery(task, body) {
   caption.textContent = `${body.prompt} — ${task.size}, ${body.num_inference_steps} steps, seed ${task.seed}${lorasText}`;
   const reuseButton = Object.assign(document.createElement('button'), {
     type: 'button',
-    textContent: 'Reuse seed',
+    textContent: `Reuse seed ${task.seed}`,
   });
   reuseButton.className = 'reuse-seed';
   reuseButton.addEventListener('click', () => reuse({ ...body, seed: task.seed, size: task.size }));
-  const download = Object.assign(document.createElement('a'), {
-    href: task.outputs[0],
-    download: `flux-${task.seed}.${body.output_format === 'jpeg' ? 'jpg' : body.output_format}`,
-    textContent: 'Download',
-  });
-  caption.append(document.createElement('br'), reuseButton, ' ', download);
+  const extension = body.output_format === 'jpeg' ? 'jpg' : body.output_format;
+  // One link per image, each named for screen readers and link lists ("Download" ×4 says nothing).
+  const downloads = outputs.flatMap((href, i) => [
+    ' ',
+    Object.assign(document.createElement('a'), {
+      href,
+      download: `flux-${task.seed}-${i + 1}.${extension}`,
+      textContent: `Download image ${i + 1} of task ${shortId(task.id)}`,
+    }),
+  ]);
+  caption.append(document.createElement('br'), reuseButton, ...downloads);
   figure.append(caption);
   $('#gallery').prepend(figure);
 }
@@ -291,14 +336,17 @@ async function loadHistory() {
     if (task.outputs[0])
       li.append(
         Object.assign(document.createElement('img'), {
-          src: task.outputs[0],
+          src: pageUrl(task.outputs[0]),
           alt: task.input?.prompt ?? task.id,
         }),
       );
     const text = document.createElement('p');
     text.className = 'muted';
     text.textContent = `${task.status} · ${task.input?.prompt ?? ''} · seed ${task.seed ?? '?'}`;
-    const button = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Reuse' });
+    const button = Object.assign(document.createElement('button'), {
+      type: 'button',
+      textContent: `Reuse settings of task ${shortId(task.id)}`,
+    });
     button.addEventListener('click', () => reuse({ ...task.input, seed: task.seed, size: task.size }));
     li.append(text, button);
     return li;

@@ -1,8 +1,10 @@
 /**
  * The web playground in Debian's Chromium (playwright-core, no browser download) against the real
  * server on the tiny model: submit from the page and see progress and the image, reuse a seed, add
- * a LoRA from the LoRA folder, draw a mask and inpaint, enter an API key, see the history. Screenshots are written to
- * `test-artifacts/playground/`.
+ * a LoRA from the LoRA folder, draw a mask and inpaint, enter an API key, see the history; images
+ * load from the page's own origin when the server's public URL names another host, a dropped event
+ * stream falls back to polling, and repeated controls have distinct accessible names. Screenshots
+ * are written to `test-artifacts/playground/`.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -104,9 +106,19 @@ describe.skipIf(!available)('playground in Chromium', () => {
     await generateAndWait(1);
     const seen = await statuses();
     expect(seen.some((s) => /^denoising — step \d of 3$/.test(s))).toBe(true);
-    const src = await page.getAttribute('#gallery figure img', 'src');
-    expect(src).toMatch(new RegExp(`^${server.base}/outputs/[0-9a-f]{32}-0\\.jpg$`));
-    const image = await fetch(src as string);
+    // The page loads outputs from its own origin (pageUrl), whatever the server's public base URL.
+    const src = (await page.getAttribute('#gallery figure img', 'src')) as string;
+    expect(src).toMatch(/^\/outputs\/[0-9a-f]{32}-0\.jpg$/);
+    const taskId = src.slice('/outputs/'.length, '/outputs/'.length + 8);
+    await expect(
+      page
+        .getByRole('link', { name: `Download image 1 of task ${taskId}`, exact: true })
+        .getAttribute('href'),
+    ).resolves.toBe(src);
+    await expect(
+      page.getByRole('progressbar', { name: 'Generation progress', includeHidden: true }).count(),
+    ).resolves.toBe(1);
+    const image = await fetch(`${server.base}${src}`);
     const meta = await sharp(Buffer.from(await image.arrayBuffer())).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 256, 256]);
     await expect(page.textContent('#gallery figcaption')).resolves.toContain('seed 5');
@@ -114,7 +126,7 @@ describe.skipIf(!available)('playground in Chromium', () => {
 
     await page.fill('#seed', '-1');
     await page.fill('#prompt', 'something else');
-    await page.click('#gallery .reuse-seed');
+    await page.getByRole('button', { name: 'Reuse seed 5', exact: true }).click();
     await expect(page.inputValue('#seed')).resolves.toBe('5');
     await expect(page.inputValue('#prompt')).resolves.toBe('a lighthouse at dawn');
   });
@@ -150,7 +162,8 @@ describe.skipIf(!available)('playground in Chromium', () => {
     await page.waitForFunction(() =>
       /^image ready/.test(document.querySelector('#status')?.textContent ?? ''),
     );
-    const box = await page.locator('#mask-canvas').boundingBox();
+    const canvas = page.getByRole('img', { name: /^Inpainting mask .*press and drag on it/ });
+    const box = await canvas.boundingBox();
     if (!box) throw new Error('the mask canvas is not visible');
     await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.5);
     await page.mouse.down();
@@ -200,10 +213,63 @@ describe.skipIf(!available)('playground in Chromium', () => {
     await keyed.stop();
   });
 
+  it('shows the results when output URLs name another host and the event stream drops', async () => {
+    // FLUX_SERVE_PUBLIC_URL naming a host this browser cannot reach stands for a server on 0.0.0.0
+    // without one (http://0.0.0.0:8080/… output URLs); dropped streams, for a proxy's idle timeout.
+    const elsewhere = await startServer({
+      model: dir.model,
+      home: `${dir.home}-elsewhere`,
+      env: { FLUX_SERVE_PUBLIC_URL: 'http://flux-serve.invalid:9' },
+    });
+    const tab = await context.newPage();
+    try {
+      let drops = 0;
+      await tab.route('**/api/v3/predictions/*/events', (route) => {
+        drops++;
+        const id = new URL(route.request().url()).pathname.split('/')[4];
+        // First a stream that ends after the task's first event, then one that breaks outright.
+        return drops === 1
+          ? route.fulfill({
+              status: 200,
+              contentType: 'text/event-stream',
+              body: `data: ${JSON.stringify({ id, status: 'created', outputs: [] })}\n\n`,
+            })
+          : route.abort('connectionreset');
+      });
+      await tab.goto(`${elsewhere.base}/`);
+      await tab.fill('#prompt', 'a fox far away');
+      await tab.fill('#width', '256');
+      await tab.fill('#height', '256');
+      await tab.fill('#steps', '1');
+      for (const figures of [1, 2]) {
+        await tab.click('#generate');
+        await tab.waitForFunction((n) => document.querySelectorAll('#gallery figure').length === n, figures, {
+          timeout: 60_000,
+        });
+        await tab.waitForFunction(() => /^done/.test(document.querySelector('#status')?.textContent ?? ''));
+        // The image came from the page's own origin, not the unreachable public URL.
+        await tab.waitForFunction(() => {
+          const img = document.querySelector('#gallery figure img') as HTMLImageElement | null;
+          return img?.complete === true && img.naturalWidth === 256;
+        });
+      }
+      expect(drops).toBe(2);
+      await tab.screenshot({ path: join(ARTIFACTS, '7-stream-dropped.png'), fullPage: true });
+    } finally {
+      await tab.close();
+      await elsewhere.stop();
+    }
+  });
+
   it('lists past tasks in the history with their prompts', async () => {
     await page.click('#load-history');
     await page.waitForFunction(() => document.querySelectorAll('#history li').length >= 3);
     await expect(page.textContent('#history')).resolves.toContain('a lighthouse at dawn');
+    const reuse = await page
+      .getByRole('button', { name: /^Reuse settings of task [0-9a-f]{8}$/ })
+      .allTextContents();
+    expect(reuse.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(reuse).size).toBe(reuse.length);
     await page.screenshot({ path: join(ARTIFACTS, '5-history.png'), fullPage: true });
   });
 });
