@@ -14,6 +14,7 @@ import {
   type OutputFormat,
   parseSize,
 } from '../pipeline/generation-request.js';
+import { type ModelContract, modelContract, SCHNELL_MODELS, type StepRange } from './served-models.js';
 
 /** LoRA rules of the contract; `maxCount` is the default of a configurable limit. */
 export const LORA_LIMITS = { maxCount: 5, scale: { min: 0, max: 4 } } as const;
@@ -43,7 +44,6 @@ export const SUBMIT_DEFAULTS = {
   mask_image: '',
   strength: 0.8,
   size: '1024*1024',
-  num_inference_steps: 4,
   guidance_scale: 3.5,
   num_images: 1,
   seed: -1,
@@ -85,77 +85,81 @@ export const SCHEMA_KEYWORDS = ['x-order-properties'] as const;
 const range = (r: { min: number; max: number }) => ({ minimum: r.min, maximum: r.max });
 
 /**
- * JSON schema of the submit body. Unknown fields are allowed (clients send extra keys); the side
- * range of `size` cannot be said in JSON schema, so parseSubmitBody checks it.
- * @example SUBMIT_SCHEMA.properties.size.default // '1024*1024'
+ * JSON schema of a model's submit body. Unknown fields are allowed (clients send extra keys); the
+ * side range of `size` cannot be said in JSON schema, so parseSubmitBody checks it.
+ * @example submitSchema(modelContract('wavespeed-ai/flux-dev-lora')).properties.num_inference_steps.default // 28
  */
-export const SUBMIT_SCHEMA = {
-  type: 'object',
-  required: ['prompt'],
-  additionalProperties: true,
-  'x-order-properties': [...SUBMIT_ORDER],
-  properties: {
-    prompt: { type: 'string', minLength: 1, description: 'The text to generate from.' },
-    image: {
-      type: 'string',
-      default: SUBMIT_DEFAULTS.image,
-      description: 'Input image for img2img: http(s) URL, data URI or bare base64 (PNG/JPEG/WebP).',
-    },
-    mask_image: {
-      type: 'string',
-      default: SUBMIT_DEFAULTS.mask_image,
-      description: 'Inpainting mask, same forms as image; white = repaint, black = keep. Requires image.',
-    },
-    strength: {
-      type: 'number',
-      default: SUBMIT_DEFAULTS.strength,
-      ...range(LIMITS.strength),
-      description: 'How much of the input image to repaint; used only with image.',
-    },
-    loras: {
-      type: 'array',
-      default: [],
-      maxItems: LORA_LIMITS.maxCount,
-      description: 'LoRAs to apply: HF owner/repo[/file.safetensors], an http(s) URL or a local file name.',
-      items: {
-        type: 'object',
-        required: ['path'],
-        properties: {
-          path: { type: 'string', minLength: 1 },
-          scale: { type: 'number', default: DEFAULT_LORA_SCALE, ...range(LORA_LIMITS.scale) },
+export const submitSchema = (model: ModelContract) =>
+  ({
+    type: 'object',
+    required: ['prompt'],
+    additionalProperties: true,
+    'x-order-properties': [...SUBMIT_ORDER],
+    properties: {
+      prompt: { type: 'string', minLength: 1, description: 'The text to generate from.' },
+      image: {
+        type: 'string',
+        default: SUBMIT_DEFAULTS.image,
+        description: 'Input image for img2img: http(s) URL, data URI or bare base64 (PNG/JPEG/WebP).',
+      },
+      mask_image: {
+        type: 'string',
+        default: SUBMIT_DEFAULTS.mask_image,
+        description: 'Inpainting mask, same forms as image; white = repaint, black = keep. Requires image.',
+      },
+      strength: {
+        type: 'number',
+        default: SUBMIT_DEFAULTS.strength,
+        ...range(LIMITS.strength),
+        description: 'How much of the input image to repaint; used only with image.',
+      },
+      loras: {
+        type: 'array',
+        default: [],
+        maxItems: LORA_LIMITS.maxCount,
+        description: 'LoRAs to apply: HF owner/repo[/file.safetensors], an http(s) URL or a local file name.',
+        items: {
+          type: 'object',
+          required: ['path'],
+          properties: {
+            path: { type: 'string', minLength: 1 },
+            scale: { type: 'number', default: DEFAULT_LORA_SCALE, ...range(LORA_LIMITS.scale) },
+          },
         },
       },
+      size: {
+        type: 'string',
+        default: SUBMIT_DEFAULTS.size,
+        pattern: '^\\s*\\d+\\s*[*xX]\\s*\\d+\\s*$',
+        description: `"W*H" (also x/X), each side an integer ${LIMITS.side.min}–${LIMITS.side.max}.`,
+      },
+      num_inference_steps: {
+        type: 'integer',
+        default: model.steps.default,
+        ...range(model.steps),
+      },
+      guidance_scale: {
+        type: 'number',
+        default: SUBMIT_DEFAULTS.guidance_scale,
+        ...range(LIMITS.guidanceScale),
+        description: 'Used by guidance-distilled models (dev); schnell ignores it.',
+      },
+      num_images: { type: 'integer', default: SUBMIT_DEFAULTS.num_images, ...range(LIMITS.numImages) },
+      seed: {
+        type: 'integer',
+        default: SUBMIT_DEFAULTS.seed,
+        ...range(LIMITS.seed),
+        description: '-1 draws a random seed; the seed used is reported.',
+      },
+      output_format: { type: 'string', default: SUBMIT_DEFAULTS.output_format, enum: [...OUTPUT_FORMATS] },
+      enable_base64_output: { type: 'boolean', default: SUBMIT_DEFAULTS.enable_base64_output },
+      enable_safety_checker: { type: 'boolean', default: SUBMIT_DEFAULTS.enable_safety_checker },
+      enable_sync_mode: { type: 'boolean', default: SUBMIT_DEFAULTS.enable_sync_mode },
     },
-    size: {
-      type: 'string',
-      default: SUBMIT_DEFAULTS.size,
-      pattern: '^\\s*\\d+\\s*[*xX]\\s*\\d+\\s*$',
-      description: `"W*H" (also x/X), each side an integer ${LIMITS.side.min}–${LIMITS.side.max}.`,
-    },
-    num_inference_steps: {
-      type: 'integer',
-      default: SUBMIT_DEFAULTS.num_inference_steps,
-      ...range(LIMITS.steps),
-    },
-    guidance_scale: {
-      type: 'number',
-      default: SUBMIT_DEFAULTS.guidance_scale,
-      ...range(LIMITS.guidanceScale),
-      description: 'Used by guidance-distilled models (dev); schnell ignores it.',
-    },
-    num_images: { type: 'integer', default: SUBMIT_DEFAULTS.num_images, ...range(LIMITS.numImages) },
-    seed: {
-      type: 'integer',
-      default: SUBMIT_DEFAULTS.seed,
-      ...range(LIMITS.seed),
-      description: '-1 draws a random seed; the seed used is reported.',
-    },
-    output_format: { type: 'string', default: SUBMIT_DEFAULTS.output_format, enum: [...OUTPUT_FORMATS] },
-    enable_base64_output: { type: 'boolean', default: SUBMIT_DEFAULTS.enable_base64_output },
-    enable_safety_checker: { type: 'boolean', default: SUBMIT_DEFAULTS.enable_safety_checker },
-    enable_sync_mode: { type: 'boolean', default: SUBMIT_DEFAULTS.enable_sync_mode },
-  },
-} as const;
+  }) as const;
+
+/** The schnell body schema, which the submit route documents. @example SUBMIT_SCHEMA.properties.size.default // '1024*1024' */
+export const SUBMIT_SCHEMA = submitSchema(modelContract(SCHNELL_MODELS[0]));
 
 export type LoraSpec = Pick<LoraRequest, 'path' | 'scale'>;
 
@@ -168,6 +172,8 @@ export interface SubmitBody {
 }
 
 export interface SubmitOptions {
+  /** The served model's step range and default (default: schnell's 1–8, 4). */
+  readonly steps?: StepRange;
   /** The configured LoRA limit (default LORA_LIMITS.maxCount). */
   readonly maxLoras?: number;
   /** The configured prompt limit, characters (default PROMPT_MAX_CHARS). */
@@ -286,11 +292,17 @@ export function parseSubmitBody(body: unknown, opts: SubmitOptions = {}): Submit
   const { width, height } = parseSize(str(b, 'size', SUBMIT_DEFAULTS.size));
   const image = str(b, 'image', SUBMIT_DEFAULTS.image).trim();
   const maskImage = str(b, 'mask_image', SUBMIT_DEFAULTS.mask_image).trim();
+  const stepRange = opts.steps ?? modelContract(SCHNELL_MODELS[0]).steps;
+  const steps = num(b, 'num_inference_steps', stepRange.default);
+  if (!Number.isInteger(steps) || steps < stepRange.min || steps > stepRange.max)
+    throw errors.USAGE(
+      `num_inference_steps: ${steps} is not an integer in ${stepRange.min}–${stepRange.max}`,
+    );
   const request = checkGenerationRequest({
     prompt,
     width,
     height,
-    steps: num(b, 'num_inference_steps', SUBMIT_DEFAULTS.num_inference_steps),
+    steps,
     seed: num(b, 'seed', SUBMIT_DEFAULTS.seed),
     numImages: num(b, 'num_images', SUBMIT_DEFAULTS.num_images),
     guidanceScale: num(b, 'guidance_scale', SUBMIT_DEFAULTS.guidance_scale),

@@ -115,7 +115,7 @@ export function registerGenerate(program: Command, config: Readonly<Config>, log
     .option('--model <dir|name>', 'built model dir or name (default: the served model, tiny if no real one)')
     .requiredOption('--prompt <text>', 'the prompt')
     .option('--size <W*H>', 'output size, each side 256–1536', '1024*1024')
-    .option('--steps <n>', 'denoising steps 1–8', number, 4)
+    .option('--steps <n>', 'denoising steps 1–50 (schnell is distilled for 1–8; dev wants ~28)', number, 4)
     .option('--seed <n>', 'seed, -1 = random', number, -1)
     .option('--num-images <n>', 'images 1–4', number, 1)
     .option('--guidance <g>', 'guidance scale 0–10 (guidance-distilled models only)', number, 3.5)

@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { buildApp } from '../api/app.js';
 import { type ApiKey, checkListenAddress, parseApiKeys } from '../api/auth.js';
+import { servedModels } from '../api/served-models.js';
 import { taskPresenter } from '../api/task-presenter.js';
 import { loadWebhookSecret } from '../api/webhook-secret.js';
 import { WebhookSender } from '../api/webhook-sender.js';
+import { parseFluxConfig } from '../arch/flux-config.js';
 import { type Config, loadConfig } from '../config.js';
 import { errors } from '../errors.js';
 import { Dispatcher, type TaskControl } from '../jobs/dispatcher.js';
@@ -23,6 +25,7 @@ import { startRetention } from '../jobs/retention.js';
 import { openSqliteTaskStore } from '../jobs/sqlite-task-store.js';
 import type { TaskStore } from '../jobs/task.js';
 import type { Logger } from '../log.js';
+import { readManifest } from '../runtime/manifest.js';
 import type { WorkerSupervisor } from '../worker/worker-supervisor.js';
 import { loraResolver } from './lora-resolver.js';
 import { resolveModelDir } from './model-dir.js';
@@ -50,7 +53,13 @@ interface Backend {
 /** With the checker turned off (FLUX_SERVE_SAFETY_CHECKER=off), every task says so. */
 const SAFETY_OFF_WARNING = 'safety checker off on this server: has_nsfw_contents is false without a check';
 
-export const SERVED_MODELS = ['wavespeed-ai/flux-schnell-lora', 'wavespeed-ai/flux-schnell'] as const;
+/** The hosted ids of the model in `modelDir`: the dev ids for a guidance-distilled transformer. */
+async function servedModelsOf(modelDir: string): Promise<readonly string[]> {
+  const transformer = (await readManifest(modelDir)).components.transformer;
+  if (!transformer)
+    throw errors.RUNTIME(`${modelDir}: manifest.json has no transformer component; rebuild the model`);
+  return servedModels(parseFluxConfig(transformer.config).guidanceEmbeds);
+}
 
 /**
  * The API keys of a server: the keys file's (one per line) and FLUX_SERVE_KEYS's, without duplicates.
@@ -110,7 +119,7 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
         dispatcher,
         keys,
         publicBaseUrl,
-        models: SERVED_MODELS,
+        models: await servedModelsOf(modelDir),
         syncWaitMs: config.syncWaitMs,
         maxQueued: config.maxQueued,
         maxUrlChars: config.maxUrlChars,

@@ -44,10 +44,14 @@ export function generationSide(side: number): number {
   return Math.max(16, Math.round(side / 16) * 16);
 }
 
-/** The hosted contract's ranges (api.md); the API's JSON schema and the CLI check against these. */
+/**
+ * The hosted contract's ranges (api.md); the API's JSON schema and the CLI check against these.
+ * Steps: what the hosted dev endpoint takes; each served model id narrows it (api/served-models:
+ * schnell 1–8).
+ */
 export const LIMITS = {
   side: { min: 256, max: 1536 },
-  steps: { min: 1, max: 8 },
+  steps: { min: 1, max: 50 },
   numImages: { min: 1, max: 4 },
   seed: { min: -1, max: 9_999_999_999 },
   strength: { min: 0, max: 1 },

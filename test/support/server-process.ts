@@ -35,9 +35,13 @@ export interface TinyServerRoot {
  * A temp dir with the tiny model built in it (random weights drawn from `seed`).
  * @example const dir = await tinyServerRoot('sdk-'); const server = await startServer(dir); … await dir.cleanup();
  */
-export async function tinyServerRoot(prefix: string, seed = 6): Promise<TinyServerRoot> {
+export async function tinyServerRoot(
+  prefix: string,
+  seed = 6,
+  variant: 'tiny' | 'tiny-dev' = 'tiny',
+): Promise<TinyServerRoot> {
   const root = await mkdtemp(join(tmpdir(), prefix));
-  const model = await buildTinyModel(root, 'tiny', seed);
+  const model = await buildTinyModel(root, variant, seed);
   return {
     root,
     model,

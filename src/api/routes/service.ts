@@ -6,7 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../api-context.js';
 import { failure, ok } from '../envelope.js';
-import { SUBMIT_SCHEMA } from '../submit-schema.js';
+import { modelContract } from '../served-models.js';
+import { submitSchema } from '../submit-schema.js';
 
 export function serviceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/healthz', { schema: { summary: 'Liveness', tags: ['service'] } }, async () =>
@@ -52,12 +53,12 @@ export function apiServiceRoutes(api: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       ctx.authorize(req);
       return ok(
-        ctx.models.map((id) => ({
-          model_id: id,
-          name: id.split('/').pop(),
+        ctx.models.map(modelContract).map((model) => ({
+          model_id: model.id,
+          name: model.id.split('/').pop(),
           type: 'text-to-image',
-          description: 'FLUX.1 [schnell] on this server: txt2img, img2img and inpainting, with LoRAs',
-          api_schema: SUBMIT_SCHEMA,
+          description: model.description,
+          api_schema: submitSchema(model),
         })),
       );
     },
