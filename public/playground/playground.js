@@ -1,12 +1,13 @@
 // The flux-serve playground: a form over the server's own hosted-API routes (submit, SSE events,
 // uploads, history), no framework and no build step, so the page is three small static files.
 
-const MODEL = 'wavespeed-ai/flux-schnell-lora';
 const MAX_LORAS = 5;
 const KEY_STORAGE = 'flux-serve-api-key';
 const $ = (selector) => document.querySelector(selector);
 
 let apiKey = localStorage.getItem(KEY_STORAGE) ?? '';
+/** The hosted id this server answers (a dev model answers flux-dev-lora), from /api/v3/models. */
+let model = 'wavespeed-ai/flux-schnell-lora';
 /** The uploaded input image: its server URL and natural size. */
 let inputImage = null;
 let maskPainted = false;
@@ -87,6 +88,15 @@ function loras() {
       scale: Number(row.querySelector('.lora-scale').value),
     }))
     .filter((l) => l.path !== '');
+}
+
+/** The served model and its step range: schnell 1–8 (4), dev 1–50 (28). */
+async function loadModel() {
+  const [served] = await api('GET', '/api/v3/models');
+  if (!served) return;
+  model = served.model_id;
+  const steps = served.api_schema.properties.num_inference_steps;
+  Object.assign($('#steps'), { min: steps.minimum, max: steps.maximum, value: steps.default });
 }
 
 async function loadLoraNames() {
@@ -309,7 +319,7 @@ async function generate(event) {
   button.disabled = true;
   try {
     const body = requestBody();
-    const created = await api('POST', `/api/v3/${MODEL}`, body);
+    const created = await api('POST', `/api/v3/${model}`, body);
     showProgress(created);
     const final = await follow(created.id, showProgress);
     if (final?.status !== 'completed') throw new Error(final?.error || 'the task did not complete');
@@ -363,6 +373,7 @@ function start() {
     apiKey = $('#api-key').value.trim();
     localStorage.setItem(KEY_STORAGE, apiKey);
     $('#key-form').hidden = true;
+    loadModel().catch(() => {});
     loadLoraNames();
   });
   $('#random-seed').addEventListener('click', () => {
@@ -389,6 +400,8 @@ function start() {
     .catch((error) => {
       $('#server-note').textContent = error.message;
     });
+  // A server with keys answers 401 until one is entered (the key form opens; it loads both again).
+  loadModel().catch(() => {});
   loadLoraNames();
 }
 

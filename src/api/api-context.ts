@@ -12,6 +12,8 @@ import type { TaskStore } from '../jobs/task.js';
 import type { Logger } from '../log.js';
 import type { ApiKey } from './auth.js';
 import type { ServerMetrics } from './metrics.js';
+import { modelContract } from './served-models.js';
+import type { SubmitOptions } from './submit-schema.js';
 import type { TaskPresenter } from './task-presenter.js';
 
 export interface AppOptions {
@@ -39,6 +41,8 @@ export interface AppOptions {
   readonly fetchPolicy: AddressPolicy;
   /** Longest prompt, characters (default submit-schema's PROMPT_MAX_CHARS). */
   readonly maxPromptChars?: number;
+  /** Largest input image, pixels, checked from its header (default image/decode's MAX_INPUT_PIXELS). */
+  readonly maxInputPixels?: number;
   /** The LoRA folder, listed by `GET /api/v3/loras` for the playground; none = empty list. */
   readonly loraDir?: string;
   /** Largest uploaded image, bytes. */
@@ -56,4 +60,19 @@ export interface ApiContext extends AppOptions {
   readonly metrics: ServerMetrics;
   /** The key id of an authorized request (null without keys); throws 401 otherwise. */
   readonly authorize: (req: FastifyRequest) => string | null;
+}
+
+/**
+ * The submit rules of `model` on this server: its step range, and the configured limits. Every
+ * route that creates tasks (the hosted submit, the OpenAI images API) validates with these.
+ * @example parseSubmitBody(req.body, submitOptions(ctx, 'wavespeed-ai/flux-schnell-lora'))
+ */
+export function submitOptions(ctx: AppOptions, model: string): SubmitOptions {
+  return {
+    steps: modelContract(model).steps,
+    maxLoras: ctx.maxLoras,
+    maxImageBytes: ctx.maxUploadBytes,
+    maxUrlChars: ctx.maxUrlChars,
+    ...(ctx.maxPromptChars ? { maxPromptChars: ctx.maxPromptChars } : {}),
+  };
 }

@@ -99,6 +99,11 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
       const media = new LocalMediaStore(join(config.dataDir, 'media'));
       const publicBaseUrl =
         config.publicUrl ?? `http://${flags.host.includes(':') ? `[${flags.host}]` : flags.host}:${port}`;
+      if (!config.publicUrl && ['0.0.0.0', '::'].includes(flags.host))
+        log.warn(
+          { publicBaseUrl },
+          'output URLs will name the wildcard address; set FLUX_SERVE_PUBLIC_URL to the address clients use',
+        );
       const maxActivePerOwner = keys.length > 0 ? { maxActivePerOwner: config.maxTasksPerKey } : {};
       const site = { modelDir, mediaDir: media.dir, publicBaseUrl };
       const backend = flags.queue
@@ -128,6 +133,7 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
         maxUploadBytes: config.maxImageBytes,
         maxLoras: config.maxLoras,
         maxPromptChars: config.maxPromptChars,
+        maxInputPixels: config.maxInputPixels,
         loraDir: config.loraDir,
         webhookSecret,
         warnings: safetyWarnings,

@@ -115,6 +115,20 @@ describe('flux-serve serve', () => {
     expect(sent).toEqual({ ...result, input });
   });
 
+  it('on 0.0.0.0 with keys and no FLUX_SERVE_PUBLIC_URL, says that output URLs will name the wildcard', async () => {
+    const open = await startServer({
+      model: dir.model,
+      home: join(dir.root, 'wildcard-home'),
+      args: ['--host', '0.0.0.0'],
+      env: { FLUX_SERVE_KEYS: 'sk-wild' },
+    });
+    try {
+      expect(open.stderr()).toMatch(/output URLs will name the wildcard address; set FLUX_SERVE_PUBLIC_URL/);
+    } finally {
+      await open.stop();
+    }
+  });
+
   it('refuses to start on a non-loopback address without keys', async () => {
     await expect(
       startServer({ model: dir.model, home: join(dir.root, 'open-home'), args: ['--host', '0.0.0.0'] }),

@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Task } from '../../jobs/task.js';
-import type { ApiContext } from '../api-context.js';
+import { type ApiContext, submitOptions } from '../api-context.js';
 import { autoEditSize, type EditLimits, editInputs } from '../openai-edit-inputs.js';
 import { OpenAiError, openAiErrorHandler, openAiNotFoundHandler } from '../openai-errors.js';
 import {
@@ -46,7 +46,11 @@ const GENERATION_SCHEMA = {
     output_format: { type: 'string', enum: ['png', 'jpeg', 'webp'], default: 'png' },
     model: { type: 'string', description: 'an installed model id; anything else means the default model' },
     seed: { type: 'integer', description: 'extension: -1 = random' },
-    steps: { type: 'integer', description: 'extension: denoising steps 1–8 (default 4)' },
+    steps: {
+      type: 'integer',
+      description:
+        "extension: denoising steps in the served model's range (schnell 1–8, default 4; dev 1–50, default 28)",
+    },
     loras: {
       type: 'array',
       description: 'extension: up to 5 {path, scale}, as in the hosted contract',
@@ -97,7 +101,7 @@ async function run(
   owner: string | null,
   r: OpenAiImageRequest,
 ): Promise<ImagesResponse> {
-  const submit = parseSubmitBody(r.body, { maxLoras: ctx.maxLoras });
+  const submit = parseSubmitBody(r.body, submitOptions(ctx, r.model));
   const task = await ctx.store.create({
     model: r.model,
     request: submit.request,
@@ -127,13 +131,9 @@ async function run(
   return imagesResponse(ctx, done, r.responseFormat);
 }
 
-/**
- * The configured pixel limit where the app is given one (`maxInputPixels`, FLUX_SERVE_MAX_INPUT_PIXELS);
- * otherwise editInputs' default, the same 40 MP as the config's default.
- */
+/** The configured pixel limit (FLUX_SERVE_MAX_INPUT_PIXELS) where the app is given one, else editInputs' default. */
 function editLimits(ctx: ApiContext): EditLimits {
-  const { maxInputPixels } = ctx as Partial<Record<'maxInputPixels', number>>;
-  return maxInputPixels === undefined ? {} : { maxPixels: maxInputPixels };
+  return ctx.maxInputPixels === undefined ? {} : { maxPixels: ctx.maxInputPixels };
 }
 
 interface EditForm {

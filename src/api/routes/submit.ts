@@ -10,9 +10,8 @@ import { describeAddress, isAllowed } from '../../hub/address-policy.js';
 import { displayUrl } from '../../hub/fetch-errors.js';
 import { parseFetchUrl } from '../../hub/fetch-target.js';
 import type { Task } from '../../jobs/task.js';
-import type { ApiContext } from '../api-context.js';
+import { type ApiContext, submitOptions } from '../api-context.js';
 import { failure, ok } from '../envelope.js';
-import { modelContract } from '../served-models.js';
 import { checkUrlLength, parseSubmitBody, SUBMIT_SCHEMA } from '../submit-schema.js';
 
 /** api.md: a sync-mode request that outlives the wait answers its current data with this code. */
@@ -74,13 +73,7 @@ export function submitRoutes(api: FastifyInstance, ctx: ApiContext): void {
       const model = `${req.params.owner}/${req.params.name}`;
       if (!ctx.models.includes(model))
         return reply.code(404).send(failure(404, `model ${model} is not installed`));
-      const body = parseSubmitBody(req.body, {
-        steps: modelContract(model).steps,
-        maxLoras: ctx.maxLoras,
-        maxImageBytes: ctx.maxUploadBytes,
-        maxUrlChars: ctx.maxUrlChars,
-        ...(ctx.maxPromptChars ? { maxPromptChars: ctx.maxPromptChars } : {}),
-      });
+      const body = parseSubmitBody(req.body, submitOptions(ctx, model));
       const webhook = req.query.webhook;
       if (webhook !== undefined) checkWebhook(ctx, webhook);
       const task = await ctx.store.create({
