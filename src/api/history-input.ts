@@ -2,7 +2,8 @@
  * @module api/history-input
  * A task's `input` as the history page shows it. Inline images (data URIs, bare base64 in `image`
  * and `mask_image`) can be tens of MiB each, so a page of 100 items would be gigabytes; history
- * names them by size instead, and keeps everything else for clients that reuse a request.
+ * names them by size instead, and any other long string (clients may send unknown fields of up to
+ * the body limit) by its length; the prompt and everything else stay for clients that reuse a request.
  * Webhooks still send the full input (api.md, "Webhooks").
  */
 
@@ -10,6 +11,8 @@
 const IMAGE_FIELDS: ReadonlySet<string> = new Set(['image', 'mask_image']);
 const DATA_URI_PREFIX = /^\s*(data:[^,]{0,200};base64,)/i;
 const HTTP_URL = /^\s*https?:/i;
+/** Strings longer than this, characters, other than the prompt, are named by length: no known field is. */
+const LONG_STRING_CHARS = 10_000;
 
 /** Decoded size of base64 text; line breaks of MIME-wrapped data carry no bytes. */
 function base64Bytes(text: string): number {
@@ -29,7 +32,13 @@ function inlineImage(value: string, imageField: boolean): string | undefined {
 }
 
 function shrink(value: unknown, imageField: boolean): unknown {
-  if (typeof value === 'string') return inlineImage(value, imageField) ?? value;
+  if (typeof value === 'string')
+    return (
+      inlineImage(value, imageField) ??
+      (value.length > LONG_STRING_CHARS
+        ? `${value.slice(0, 40)}… (${value.length} characters, not repeated in history)`
+        : value)
+    );
   if (Array.isArray(value)) return value.map((v) => shrink(v, false));
   if (typeof value === 'object' && value !== null)
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shrink(v, false)]));
@@ -43,5 +52,7 @@ function shrink(value: unknown, imageField: boolean): unknown {
  * // { prompt: 'a cat', image: 'data:image/png;base64,… (8 bytes, not repeated in history)' }
  */
 export function historyInput(input: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(input).map(([k, v]) => [k, shrink(v, IMAGE_FIELDS.has(k))]));
+  return Object.fromEntries(
+    Object.entries(input).map(([k, v]) => [k, k === 'prompt' ? v : shrink(v, IMAGE_FIELDS.has(k))]),
+  );
 }

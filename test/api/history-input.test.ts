@@ -26,7 +26,17 @@ describe('historyInput', () => {
   });
 
   it('keeps URLs, empty images and long prompts as they are', () => {
-    const input = { prompt: 'a'.repeat(10_000), image: 'https://example.com/cat.png', mask_image: '' };
+    const input = { prompt: 'a'.repeat(50_000), image: 'https://example.com/cat.png', mask_image: '' };
     expect(historyInput(input)).toEqual(input);
+  });
+
+  it('names any other string over 10,000 characters by its length (unknown fields up to the body limit)', () => {
+    const junk = 'x'.repeat(5_000_000);
+    const out = historyInput({ prompt: 'a cat', junk, list: [junk, 'y'.repeat(10_000)] });
+    expect(out).toEqual({
+      prompt: 'a cat',
+      junk: `${'x'.repeat(40)}… (5000000 characters, not repeated in history)`,
+      list: [`${'x'.repeat(40)}… (5000000 characters, not repeated in history)`, 'y'.repeat(10_000)],
+    });
   });
 });
