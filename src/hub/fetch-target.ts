@@ -72,6 +72,9 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
   });
 }
 
+/** The longest DNS name (RFC 1035: 255 octets on the wire, 253 characters written). */
+const MAX_HOSTNAME_CHARS = 253;
+
 /**
  * Resolves `url`'s host and checks every address against `policy`. IP-literal hosts are checked
  * as they are, without a lookup.
@@ -97,6 +100,9 @@ export async function resolveFetchTarget(
     if (!isAllowed(hostname, policy)) throw refuse(`${hostname} is ${describeAddress(hostname)}`);
     return { url, hostname, addresses: [{ address: hostname, family: literal }] };
   }
+  // DNS names are at most 253 characters; a longer one cannot resolve, and would only fill errors and logs.
+  if (hostname.length > MAX_HOSTNAME_CHARS)
+    throw refuse(`a host name of ${hostname.length} characters (DNS allows ${MAX_HOSTNAME_CHARS})`);
   let addresses: readonly ResolvedAddress[];
   try {
     addresses = await raceAbort(lookup(hostname), signal);

@@ -336,6 +336,16 @@ describe('safeFetch refusals (nothing is contacted)', () => {
     throw new Error('IP literals must not be looked up');
   };
 
+  it('refuses a host name longer than DNS allows without looking it up', async () => {
+    const host = `${'a'.repeat(63)}.`.repeat(5).slice(0, 300);
+    const err = await expectFluxError(
+      safeFetch(`http://${host}/x.png`, opts({ lookup: noLookup })),
+      USAGE,
+      /: a host name of 300 characters \(DNS allows 253\)$/,
+    );
+    expect(err.message.length).toBeLessThan(700);
+  });
+
   it.each([
     ['http://10.0.0.1/x.png', /: 10\.0\.0\.1 is a private address$/],
     ['http://169.254.169.254/latest/meta-data/', /169\.254\.169\.254 is a cloud metadata address/],
