@@ -10,7 +10,7 @@ import { FluxServeError } from '../errors.js';
 import { failure } from './envelope.js';
 
 /** Seconds a client is told to wait after a 429 (queue full, per-key limit). */
-const RETRY_AFTER_SEC = 5;
+export const RETRY_AFTER_SEC = 5;
 
 interface ValidationIssue {
   readonly instancePath?: string;

@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FluxServeError } from '../errors.js';
+import { RETRY_AFTER_SEC } from './error-handler.js';
 
 export interface OpenAiErrorBody {
   readonly error: {
@@ -28,9 +29,6 @@ export class OpenAiError extends Error {
     this.name = 'OpenAiError';
   }
 }
-
-/** Seconds a client is told to wait after a 429, as the envelope routes say it. */
-const RETRY_AFTER_SEC = 5;
 
 /** OpenAI's `type` and default `code` per status (as api.openai.com answers them). */
 function kind(status: number): { type: string; code: string | null } {
