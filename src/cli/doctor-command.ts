@@ -16,7 +16,7 @@ import {
   providerVerdict,
   SYSTEM_PROBES,
 } from '../runtime/doctor.js';
-import { CUDA_INSTALL_HINT, providerChoice } from '../runtime/provider.js';
+import { CUDA_INSTALL_HINT, parseProvider, providerChoice } from '../runtime/provider.js';
 
 const GB = 1e9;
 const gb = (bytes: number) => `${(bytes / GB).toFixed(1)} GB`;
@@ -96,8 +96,9 @@ export function registerDoctor(program: Command, config: Readonly<Config>): void
     .option('--device <n>', 'GPU index (default: FLUX_SERVE_PROVIDER / FLUX_SERVE_DEVICE, else 0)')
     .option('--json', 'print the report as JSON')
     .action(async (flags: { model: string; variant: MemoryVariant; device?: string; json?: boolean }) => {
-      const deviceId =
-        flags.device !== undefined ? Number(flags.device) : (providerChoice(config.provider).deviceId ?? 0);
+      const provider =
+        flags.device !== undefined ? parseProvider(`cuda:${flags.device}`, '--device') : config.provider;
+      const deviceId = providerChoice(provider).deviceId ?? 0;
       const summary = await doctor(config, { model: flags.model, variant: flags.variant, deviceId });
       process.stdout.write(
         flags.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatDoctor(summary).join('\n')}\n`,

@@ -26,6 +26,7 @@ import { openSqliteTaskStore } from '../jobs/sqlite-task-store.js';
 import type { TaskStore } from '../jobs/task.js';
 import type { Logger } from '../log.js';
 import { readManifest } from '../runtime/manifest.js';
+import { workerProvider } from '../runtime/provider.js';
 import type { WorkerSupervisor } from '../worker/worker-supervisor.js';
 import { loraResolver } from './lora-resolver.js';
 import { resolveModelDir } from './model-dir.js';
@@ -250,7 +251,10 @@ async function redisBackend(
     ready: () => workers.every((w) => w.ready),
     start: () => {
       void (async () => {
-        for (let i = 0; i < o.workers; i++) workers.push(await startRedisWorker(config, log, o));
+        for (let i = 0; i < o.workers; i++)
+          workers.push(
+            await startRedisWorker(config, log, { ...o, provider: workerProvider(config.provider, i) }),
+          );
       })().catch((err) => log.error({ err }, 'cannot start the local workers'));
     },
     stop: async () => {

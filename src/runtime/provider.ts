@@ -27,6 +27,16 @@ export function parseProvider(value: string, source = 'provider'): Provider {
   throw new Error(`${source}=${value}: expected cpu, cuda or cuda:N (N = GPU index from nvidia-smi)`);
 }
 
+/**
+ * The provider of local worker `index` when one node runs several: each on its own GPU from the
+ * configured one up (a worker owns exactly one device), or all on the CPU.
+ * @example workerProvider('cuda:2', 1) // 'cuda:3'
+ */
+export function workerProvider(base: Provider, index: number): Provider {
+  if (base === 'cpu') return base;
+  return `cuda:${(providerChoice(base).deviceId ?? 0) + index}`;
+}
+
 /** @example providerChoice('cuda:1'); // { name: 'cuda', deviceId: 1 } */
 export function providerChoice(provider: Provider): ProviderChoice {
   if (provider === 'cpu') return { name: 'cpu', deviceId: undefined };

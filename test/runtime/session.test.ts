@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { loadFluxModel } from '../../src/runtime/flux-model.js';
-import { parseProvider, providerChoice } from '../../src/runtime/provider.js';
+import { parseProvider, providerChoice, workerProvider } from '../../src/runtime/provider.js';
 import { loadSession, sessionOptions } from '../../src/runtime/session.js';
 import { buildTinyModel } from '../support/tiny-model.js';
 import { expectFluxError } from '../weights/fixtures.js';
@@ -31,6 +31,12 @@ describe('provider', () => {
     expect(providerChoice(parseProvider('cuda'))).toEqual({ name: 'cuda', deviceId: 0 });
     expect(providerChoice(parseProvider('cuda:3'))).toEqual({ name: 'cuda', deviceId: 3 });
     expect(() => parseProvider('rocm')).toThrow(/expected cpu, cuda or cuda:N/);
+  });
+
+  it('gives the local workers of one node a GPU each, from the configured one up', () => {
+    expect([0, 1, 2].map((i) => workerProvider('cuda', i))).toEqual(['cuda:0', 'cuda:1', 'cuda:2']);
+    expect([0, 1].map((i) => workerProvider('cuda:2', i))).toEqual(['cuda:2', 'cuda:3']);
+    expect(workerProvider('cpu', 3)).toBe('cpu');
   });
 
   it('comes from FLUX_SERVE_PROVIDER and FLUX_SERVE_DEVICE', () => {
