@@ -30,6 +30,8 @@ export interface Config {
   readonly maxQueued: number;
   /** Longest enable_sync_mode wait, ms. */
   readonly syncWaitMs: number;
+  /** Longest wait of an OpenAI images request (its clients cannot poll; the OpenAI SDK waits 10 min), ms. */
+  readonly openAiWaitMs: number;
   /** Largest request body, bytes (base64 images travel inside it). */
   readonly bodyLimit: number;
   /** Attempts per task when the worker dies under it. */
@@ -189,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     ),
     maxQueued: positive(env, 'FLUX_SERVE_MAX_QUEUE', 100),
     syncWaitMs: positive(env, 'FLUX_SERVE_SYNC_WAIT_MS', 90_000), // 90 s
+    openAiWaitMs: positive(env, 'FLUX_SERVE_OPENAI_WAIT_MS', 600_000), // 10 min
     bodyLimit: positive(env, 'FLUX_SERVE_BODY_LIMIT', 64 * 1024 * 1024), // 64 MiB: two 20 MiB images as base64
     maxAttempts: positive(env, 'FLUX_SERVE_MAX_ATTEMPTS', 3),
     taskTimeoutMs: positive(env, 'FLUX_SERVE_TASK_TIMEOUT_MS', 600_000), // 10 min

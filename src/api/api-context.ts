@@ -29,6 +29,8 @@ export interface AppOptions {
   readonly models: readonly string[];
   /** Longest `enable_sync_mode` wait before answering `processing` with code 5004, ms. */
   readonly syncWaitMs: number;
+  /** Longest wait of an OpenAI images request before its 504, ms (default syncWaitMs). */
+  readonly openAiWaitMs?: number;
   /** Largest request body, bytes. */
   readonly bodyLimit: number;
   /** Most LoRAs in one request (api.md: 5, configurable). */

@@ -135,6 +135,7 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
         maxLoras: config.maxLoras,
         maxPromptChars: config.maxPromptChars,
         maxInputPixels: config.maxInputPixels,
+        openAiWaitMs: config.openAiWaitMs,
         loraDir: config.loraDir,
         webhookSecret,
         warnings: safetyWarnings,

@@ -271,6 +271,36 @@ describe('OpenAI images: errors', () => {
     expect(e.error).toMatchObject({ message: expect.stringMatching(message) });
   });
 
+  it('cancels the task of a client that hangs up before its images', async () => {
+    const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+    const newest = async () => {
+      const res = await fetch(`${server.base}/api/v3/predictions`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ page: 1, page_size: 1 }),
+      });
+      return ((await res.json()) as { data: { items: { status: string; error: string }[] } }).data.items[0];
+    };
+    const hangUp = new AbortController();
+    const call = fetch(`${server.base}/v1/images/generations`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ prompt: 'a long fox', size: '1536x1536', steps: 8, seed: 3 }),
+      signal: hangUp.signal,
+    }).catch((e: unknown) => e);
+    for (let t = Date.now(); (await newest())?.status !== 'processing'; ) {
+      expect(Date.now() - t).toBeLessThan(30_000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    hangUp.abort();
+    expect(await call).toBeInstanceOf(Error);
+    for (let t = Date.now(); (await newest())?.status === 'processing'; ) {
+      expect(Date.now() - t).toBeLessThan(30_000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await newest()).toMatchObject({ status: 'failed', error: 'cancelled' });
+  }, 60_000);
+
   it('refuses a wrong key with 401 invalid_api_key', async () => {
     const stranger = new OpenAI({ apiKey: 'sk-wrong', baseURL: `${server.base}/v1`, maxRetries: 0 });
     const err = await stranger.images.generate({ prompt: 'a cat' }).catch((e: unknown) => e);

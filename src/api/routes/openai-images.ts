@@ -111,12 +111,20 @@ async function run(
   });
   req.log.info({ taskId: task.id, model: r.model }, 'task accepted (OpenAI images)');
   ctx.dispatcher.notify();
-  const done = await finished(ctx, task.id, ctx.syncWaitMs);
+  // An OpenAI client that hangs up cannot come back for the images (it knows no task id): stop the work.
+  const socket = req.raw.socket;
+  const abandoned = () => {
+    req.log.info({ taskId: task.id }, 'OpenAI client gone before its images; cancelling the task');
+    ctx.dispatcher.cancel(task.id).catch(() => {});
+  };
+  socket.once('close', abandoned);
+  const waitMs = ctx.openAiWaitMs ?? ctx.syncWaitMs;
+  const done = await finished(ctx, task.id, waitMs).finally(() => socket.off('close', abandoned));
   if (!done) {
     const poll = (await ctx.present((await ctx.store.get(task.id)) ?? task)).urls.get;
     throw new OpenAiError(
       504,
-      `the images are not ready after ${ctx.syncWaitMs} ms; task ${task.id} goes on: poll ${poll}`,
+      `the images are not ready after ${waitMs} ms; task ${task.id} goes on: poll ${poll}`,
       null,
       'timeout',
     );
