@@ -48,7 +48,7 @@ describe('checkGenerationRequest', () => {
 
   it.each([
     [{ prompt: '   ' }, /prompt: must not be empty/],
-    [{ steps: 9 }, /num_inference_steps: 9 is not an integer in 1–8/],
+    [{ steps: 51 }, /num_inference_steps: 51 is not an integer in 1–50/],
     [{ numImages: 0 }, /num_images: 0 is not an integer in 1–4/],
     [{ seed: 1.5 }, /seed: 1.5 is not an integer/],
     [{ strength: 1.2 }, /strength: 1.2 is not a number in 0–1/],
