@@ -267,6 +267,17 @@ function reuse(settings) {
     $('#height').value = h;
   }
   if (settings.num_inference_steps) $('#steps').value = String(settings.num_inference_steps);
+  if (settings.num_images) $('#num-images').value = String(settings.num_images);
+  if (settings.output_format) $('#format').value = settings.output_format;
+  if (typeof settings.strength === 'number') {
+    $('#strength').value = String(settings.strength);
+    $('#strength-value').textContent = settings.strength.toFixed(2);
+  }
+  if (Array.isArray(settings.loras)) {
+    $('#loras').replaceChildren();
+    for (const l of settings.loras) addLora(l.path, l.scale ?? 1);
+    $('#add-lora').disabled = $('#loras').children.length >= MAX_LORAS;
+  }
   $('#prompt').focus();
 }
 

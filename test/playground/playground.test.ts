@@ -149,6 +149,16 @@ describe.skipIf(!available)('playground in Chromium', () => {
       'style.safetensors@1.5',
     );
     await page.click('#loras .remove-lora');
+    // Reuse brings back the whole request, its LoRA and scale included.
+    await page.fill('#num-images', '3');
+    await page
+      .locator('#gallery figure:first-child')
+      .getByRole('button', { name: /^Reuse seed / })
+      .click();
+    await expect(page.inputValue('#loras .lora-path')).resolves.toBe('style.safetensors');
+    await expect(page.inputValue('#loras .lora-scale')).resolves.toBe('1.5');
+    await expect(page.inputValue('#num-images')).resolves.toBe('1');
+    await page.click('#loras .remove-lora');
     await page.screenshot({ path: join(ARTIFACTS, '2-lora.png'), fullPage: true });
   });
 
