@@ -121,6 +121,7 @@ async function chooseImage(file) {
   canvas.height = preview.naturalHeight;
   inputImage = { url: uploaded.download_url, width: preview.naturalWidth, height: preview.naturalHeight };
   maskPainted = false;
+  $('#mask-file').value = '';
   $('#image-editor').hidden = false;
   setStatus('image ready: paint a mask to inpaint, or generate for image-to-image');
 }
@@ -129,6 +130,7 @@ function removeImage() {
   inputImage = null;
   maskPainted = false;
   $('#image-file').value = '';
+  $('#mask-file').value = '';
   $('#image-editor').hidden = true;
 }
 
@@ -143,18 +145,25 @@ function setUpMaskPainting() {
       ((e.clientY - box.top) * canvas.height) / box.height,
     ];
   };
+  let last = null;
+  // A stroke is a line from the previous point, so a fast drag leaves no gaps between events.
   const paint = (e) => {
     if (!drawing) return;
     const [x, y] = point(e);
     const scale = canvas.width / canvas.getBoundingClientRect().width;
-    ctx.fillStyle = 'white';
+    ctx.strokeStyle = 'white';
+    ctx.lineWidth = Number($('#brush').value) * scale;
+    ctx.lineCap = 'round';
     ctx.beginPath();
-    ctx.arc(x, y, (Number($('#brush').value) * scale) / 2, 0, Math.PI * 2);
-    ctx.fill();
+    ctx.moveTo(...(last ?? [x, y]));
+    ctx.lineTo(x, y);
+    ctx.stroke();
+    last = [x, y];
     maskPainted = true;
   };
   canvas.addEventListener('pointerdown', (e) => {
     drawing = true;
+    last = null;
     canvas.setPointerCapture(e.pointerId);
     paint(e);
   });
@@ -165,6 +174,17 @@ function setUpMaskPainting() {
   $('#clear-mask').addEventListener('click', () => {
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     maskPainted = false;
+  });
+  // A mask file instead of painting (keyboard users, masks made elsewhere): scaled onto the canvas.
+  $('#mask-file').addEventListener('change', async (e) => {
+    const file = e.target.files?.[0];
+    if (!file) return;
+    const mask = await createImageBitmap(file).catch(() => null);
+    if (!mask) return setStatus(`${file.name} is not an image this browser can read`, true);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(mask, 0, 0, canvas.width, canvas.height);
+    maskPainted = true;
+    setStatus('mask ready: generate to inpaint');
   });
 }
 
@@ -350,8 +370,13 @@ async function generate(event) {
 
 // ---- history --------------------------------------------------------------------------------
 
-async function loadHistory() {
-  const page = await api('POST', '/api/v3/predictions', { page: 1, page_size: 24 });
+const HISTORY_PAGE = 24;
+let historyPage = 0;
+
+/** The first page of history, or (more) the next one after those shown. */
+async function loadHistory(more = false) {
+  historyPage = more ? historyPage + 1 : 1;
+  const page = await api('POST', '/api/v3/predictions', { page: historyPage, page_size: HISTORY_PAGE });
   const items = page.items.map((task) => {
     const li = document.createElement('li');
     if (task.outputs[0])
@@ -372,7 +397,9 @@ async function loadHistory() {
     li.append(text, button);
     return li;
   });
-  $('#history').replaceChildren(...items);
+  if (more) $('#history').append(...items);
+  else $('#history').replaceChildren(...items);
+  $('#more-history').hidden = historyPage * HISTORY_PAGE >= page.total;
 }
 
 // ---- start ----------------------------------------------------------------------------------
@@ -401,6 +428,9 @@ function start() {
   $('#add-lora').addEventListener('click', () => addLora());
   $('#load-history').addEventListener('click', () =>
     loadHistory().catch((error) => setStatus(error.message, true)),
+  );
+  $('#more-history').addEventListener('click', () =>
+    loadHistory(true).catch((error) => setStatus(error.message, true)),
   );
   $('#generate-form').addEventListener('submit', generate);
   setUpMaskPainting();

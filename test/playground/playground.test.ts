@@ -194,10 +194,32 @@ describe.skipIf(!available)('playground in Chromium', () => {
         resolveWithObject: true,
       });
     expect(mask.info.width).toBe(256);
-    // White (repaint) along the stroke, black (keep) in the corners.
-    expect(mask.data[128 * 256 + 128]).toBe(255);
+    // White (repaint) all along the stroke, black (keep) in the corners.
+    for (let x = 60; x <= 196; x++) expect(mask.data[128 * 256 + x]).toBe(255);
     expect(mask.data[0]).toBe(0);
     await page.screenshot({ path: join(ARTIFACTS, '4-inpainted.png'), fullPage: true });
+
+    // A mask file instead of painting: scaled to the image, white = repaint.
+    const half = Buffer.alloc(128 * 128, 0);
+    for (let y = 0; y < 128; y++) half.fill(255, y * 128, y * 128 + 64);
+    const maskFile = join(dir.root, 'mask.png');
+    await sharp(half, { raw: { width: 128, height: 128, channels: 1 } })
+      .png()
+      .toFile(maskFile);
+    await page.setInputFiles('#mask-file', maskFile);
+    await page.waitForFunction(() =>
+      /^mask ready/.test(document.querySelector('#status')?.textContent ?? ''),
+    );
+    const again = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/flux-schnell-lora'));
+    await generateAndWait(4);
+    const uploaded = JSON.parse((await again).postData() as string).mask_image as string;
+    const fileMask = await sharp(Buffer.from(uploaded.split(',')[1] as string, 'base64'))
+      .greyscale()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    expect([fileMask.info.width, fileMask.info.height]).toEqual([256, 256]);
+    expect(fileMask.data[128 * 256 + 40]).toBe(255);
+    expect(fileMask.data[128 * 256 + 216]).toBe(0);
   });
 
   it('asks for the API key when the server needs one, and uses it', async () => {
@@ -280,6 +302,8 @@ describe.skipIf(!available)('playground in Chromium', () => {
       .allTextContents();
     expect(reuse.length).toBeGreaterThanOrEqual(3);
     expect(new Set(reuse).size).toBe(reuse.length);
+    // Fewer tasks than a page: nothing more to load.
+    await expect(page.isHidden('#more-history')).resolves.toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, '5-history.png'), fullPage: true });
   });
 });
