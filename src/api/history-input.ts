@@ -13,6 +13,28 @@ const DATA_URI_PREFIX = /^\s*(data:[^,]{0,200};base64,)/i;
 const HTTP_URL = /^\s*https?:/i;
 /** Strings longer than this, characters, other than the prompt, are named by length: no known field is. */
 const LONG_STRING_CHARS = 10_000;
+/**
+ * A field whose values and keys add up to more than this (each string counted up to 100) is named
+ * by its size: real request fields are a few values (`loras` at most five entries).
+ */
+const BULKY_FIELD_UNITS = 10_000;
+
+/** Whether `value` is bulkier than `limit` units; stops counting as soon as it is. */
+function bulky(value: unknown, limit: number): boolean {
+  let units = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    units += typeof v === 'string' ? Math.min(v.length, 100) : 1;
+    if (units > limit) return true;
+    if (typeof v === 'object' && v !== null)
+      for (const [k, child] of Object.entries(v)) {
+        units += Math.min(k.length, 100);
+        stack.push(child);
+      }
+  }
+  return false;
+}
 
 /** Decoded size of base64 text; line breaks of MIME-wrapped data carry no bytes. */
 function base64Bytes(text: string): number {
@@ -53,6 +75,14 @@ function shrink(value: unknown, imageField: boolean): unknown {
  */
 export function historyInput(input: Readonly<Record<string, unknown>>): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(input).map(([k, v]) => [k, k === 'prompt' ? v : shrink(v, IMAGE_FIELDS.has(k))]),
+    Object.entries(input).map(([k, v]) => {
+      if (k === 'prompt') return [k, v];
+      if (typeof v === 'object' && v !== null && bulky(v, BULKY_FIELD_UNITS))
+        return [
+          k,
+          `${Array.isArray(v) ? 'an array' : 'an object'} of more than ${BULKY_FIELD_UNITS} values, not repeated in history`,
+        ];
+      return [k, shrink(v, IMAGE_FIELDS.has(k))];
+    }),
   );
 }

@@ -30,6 +30,22 @@ describe('historyInput', () => {
     expect(historyInput(input)).toEqual(input);
   });
 
+  it('names a bulky array or object by its size, whatever its strings', () => {
+    const numbers = Array.from({ length: 2_000_000 }, (_, i) => i);
+    const out = historyInput({
+      prompt: 'a cat',
+      numbers,
+      loras: [{ path: 'a/b', scale: 1 }],
+      deep: { a: [1, 2] },
+    });
+    expect(out).toEqual({
+      prompt: 'a cat',
+      numbers: 'an array of more than 10000 values, not repeated in history',
+      loras: [{ path: 'a/b', scale: 1 }],
+      deep: { a: [1, 2] },
+    });
+  });
+
   it('names any other string over 10,000 characters by its length (unknown fields up to the body limit)', () => {
     const junk = 'x'.repeat(5_000_000);
     const out = historyInput({ prompt: 'a cat', junk, list: [junk, 'y'.repeat(10_000)] });
