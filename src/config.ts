@@ -30,7 +30,13 @@ export interface Config {
   readonly maxQueued: number;
   /** Longest enable_sync_mode wait, ms. */
   readonly syncWaitMs: number;
-  /** Longest wait of an OpenAI images request (its clients cannot poll; the OpenAI SDK waits 10 min), ms. */
+  /**
+   * On SIGTERM, how long the stop may take, ms: requests still waiting (sync mode, OpenAI images,
+   * event streams) have their connections closed at it, and a task still running is left to run
+   * again after the restart; accepted tasks stay in the store either way.
+   */
+  readonly shutdownGraceMs: number;
+  /** Longest wait of an OpenAI images request (its clients cannot poll; the OpenAI SDK gives up at 10 min), ms. */
   readonly openAiWaitMs: number;
   /** Largest request body, bytes (base64 images travel inside it). */
   readonly bodyLimit: number;
@@ -191,7 +197,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     ),
     maxQueued: positive(env, 'FLUX_SERVE_MAX_QUEUE', 100),
     syncWaitMs: positive(env, 'FLUX_SERVE_SYNC_WAIT_MS', 90_000), // 90 s
-    openAiWaitMs: positive(env, 'FLUX_SERVE_OPENAI_WAIT_MS', 600_000), // 10 min
+    shutdownGraceMs: nonNegative(env, 'FLUX_SERVE_SHUTDOWN_GRACE_MS', 8_000), // inside docker stop's 10 s
+    // Just under the OpenAI SDK's 10-minute timeout, so its clients get the 504 before they give up.
+    openAiWaitMs: positive(env, 'FLUX_SERVE_OPENAI_WAIT_MS', 590_000),
     bodyLimit: positive(env, 'FLUX_SERVE_BODY_LIMIT', 64 * 1024 * 1024), // 64 MiB: two 20 MiB images as base64
     maxAttempts: positive(env, 'FLUX_SERVE_MAX_ATTEMPTS', 3),
     taskTimeoutMs: positive(env, 'FLUX_SERVE_TASK_TIMEOUT_MS', 600_000), // 10 min

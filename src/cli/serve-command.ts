@@ -25,6 +25,7 @@ import { startRetention } from '../jobs/retention.js';
 import { openSqliteTaskStore } from '../jobs/sqlite-task-store.js';
 import type { TaskStore } from '../jobs/task.js';
 import type { Logger } from '../log.js';
+import { listGpus } from '../runtime/doctor.js';
 import { readManifest } from '../runtime/manifest.js';
 import { workerProvider } from '../runtime/provider.js';
 import type { WorkerSupervisor } from '../worker/worker-supervisor.js';
@@ -165,9 +166,21 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
       const shutdown = async () => {
         log.info('shutting down');
         retention.stop();
-        await app.close();
+        const deadline = Date.now() + config.shutdownGraceMs;
+        const closing = app.close();
+        // Waiting requests would hold the stop for up to the OpenAI wait; their tasks are kept.
+        const cut = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs);
+        await closing;
+        clearTimeout(cut);
         await webhooks.stop();
-        await backend.stop();
+        // The running task may finish in what is left of the grace; past it, it stays `processing`
+        // in the store and runs again after the restart, as after a crash.
+        const stopped = await Promise.race([
+          backend.stop().then(() => true),
+          new Promise<false>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now()))),
+        ]);
+        if (!stopped)
+          log.warn('the running task did not end within the shutdown grace; it runs again after a restart');
         process.exit(0);
       };
       process.once('SIGINT', shutdown);
@@ -252,10 +265,12 @@ async function redisBackend(
     ready: () => workers.every((w) => w.ready),
     start: () => {
       void (async () => {
-        for (let i = 0; i < o.workers; i++)
-          workers.push(
-            await startRedisWorker(config, log, { ...o, provider: workerProvider(config.provider, i) }),
-          );
+        const gpus = config.provider === 'cpu' || o.workers < 2 ? 0 : (await listGpus()).length;
+        for (let i = 0; i < o.workers; i++) {
+          const provider = workerProvider(config.provider, i, gpus);
+          log.info({ worker: i, provider, gpus }, 'starting a local worker');
+          workers.push(await startRedisWorker(config, log, { ...o, provider }));
+        }
       })().catch((err) => log.error({ err }, 'cannot start the local workers'));
     },
     stop: async () => {

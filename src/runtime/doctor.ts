@@ -105,6 +105,16 @@ export const SYSTEM_PROBES: DoctorProbes = {
   tryCuda,
 };
 
+const GPU_QUERY = [
+  '--query-gpu=index,name,driver_version,memory.total,memory.free',
+  '--format=csv,noheader,nounits',
+];
+
+/** The GPUs nvidia-smi lists; none when it is missing or fails. */
+export async function listGpus(probes: DoctorProbes = SYSTEM_PROBES): Promise<Gpu[]> {
+  return probes.run('nvidia-smi', GPU_QUERY).then(parseNvidiaSmi, () => []);
+}
+
 /** `nvidia-smi --query-gpu=index,name,driver_version,memory.total,memory.free --format=csv,noheader,nounits` lines. */
 export function parseNvidiaSmi(csv: string): Gpu[] {
   return csv
@@ -137,12 +147,7 @@ export async function diagnose(
   let gpus: Gpu[] = [];
   let gpuProblem: string | undefined;
   try {
-    gpus = parseNvidiaSmi(
-      await probes.run('nvidia-smi', [
-        '--query-gpu=index,name,driver_version,memory.total,memory.free',
-        '--format=csv,noheader,nounits',
-      ]),
-    );
+    gpus = parseNvidiaSmi(await probes.run('nvidia-smi', GPU_QUERY));
     if (gpus.length === 0) gpuProblem = 'nvidia-smi lists no GPU';
   } catch (error) {
     const code = (error as { code?: string }).code;

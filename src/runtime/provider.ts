@@ -29,12 +29,14 @@ export function parseProvider(value: string, source = 'provider'): Provider {
 
 /**
  * The provider of local worker `index` when one node runs several: each on its own GPU from the
- * configured one up (a worker owns exactly one device), or all on the CPU.
- * @example workerProvider('cuda:2', 1) // 'cuda:3'
+ * configured one up (a worker owns exactly one device), wrapping around `gpuCount` GPUs when there
+ * are more workers than GPUs (two 12B models fit one 80 GB card); all on the CPU for `cpu`.
+ * @example workerProvider('cuda:2', 1, 4) // 'cuda:3'
  */
-export function workerProvider(base: Provider, index: number): Provider {
+export function workerProvider(base: Provider, index: number, gpuCount: number): Provider {
   if (base === 'cpu') return base;
-  return `cuda:${(providerChoice(base).deviceId ?? 0) + index}`;
+  const device = (providerChoice(base).deviceId ?? 0) + index;
+  return `cuda:${gpuCount > 0 ? device % gpuCount : device}`;
 }
 
 /** @example providerChoice('cuda:1'); // { name: 'cuda', deviceId: 1 } */
@@ -49,6 +51,9 @@ export const CUDA_PROVIDER_FILES = [
   'libonnxruntime_providers_cuda.so',
 ] as const;
 
+/** Bytes of a provider binary scanned at once for library names. */
+const SCAN_SLICE_BYTES = 64 * 1024 * 1024;
+
 /**
  * The CUDA libraries a provider build links against, read from its binary: the names in its dynamic
  * section (`libcudart.so.12` for the NuGet CUDA 12 build, `.so.13` for the npm-registry one).
@@ -56,8 +61,15 @@ export const CUDA_PROVIDER_FILES = [
  * @example cudaLibrariesNeeded(await readFile(join(ortBinaryDir(), 'libonnxruntime_providers_cuda.so')))
  */
 export function cudaLibrariesNeeded(binary: Buffer): string[] {
-  const names = binary.toString('latin1').match(/lib(?:cudart|cublasLt|cublas|curand|cufft|cudnn)\.so\.\d+/g);
-  return [...new Set(names ?? [])].sort();
+  const names = new Set<string>();
+  // In slices: a provider build is hundreds of MB, past the longest string V8 makes. The overlap
+  // keeps a name that straddles two slices.
+  for (let at = 0; at < binary.length; at += SCAN_SLICE_BYTES) {
+    const text = binary.subarray(at, at + SCAN_SLICE_BYTES + 64).toString('latin1');
+    for (const m of text.matchAll(/lib(?:cudart|cublasLt|cublas|curand|cufft|cudnn)\.so\.\d+/g))
+      names.add(m[0]);
+  }
+  return [...names].sort();
 }
 
 /** The CUDA 13 libraries the npm-registry provider needs at run time (onnx-runtime.md addendum). */

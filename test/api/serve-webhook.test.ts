@@ -129,6 +129,39 @@ describe('flux-serve serve', () => {
     }
   });
 
+  it('on SIGTERM, stops within FLUX_SERVE_SHUTDOWN_GRACE_MS: waiting requests cut, the running task left for the restart', async () => {
+    const stopping = await startServer({
+      model: dir.model,
+      home: join(dir.root, 'stop-home'),
+      env: { FLUX_SERVE_SHUTDOWN_GRACE_MS: '300', FLUX_SERVE_SYNC_WAIT_MS: '600000' },
+    });
+    const submit = (body: Record<string, unknown>) =>
+      fetch(`${stopping.base}${SUBMIT}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    // A long task runs; a sync-mode request waits behind it.
+    expect((await submit({ prompt: 'long', size: '1280*1280', num_inference_steps: 8 })).status).toBe(200);
+    const waiting = submit({
+      prompt: 'waits',
+      size: '256*256',
+      num_inference_steps: 1,
+      enable_sync_mode: true,
+    }).then(
+      (r) => r.status,
+      (e: unknown) => e,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const exited = new Promise<number | null>((r) => stopping.child.once('exit', (code) => r(code)));
+    const sent = Date.now();
+    stopping.child.kill('SIGTERM');
+    // Cut off by the grace, not answered: the server stopped before that task ran (it stays queued).
+    expect(await waiting).toBeInstanceOf(Error);
+    expect(await exited).toBe(0);
+    expect(Date.now() - sent).toBeLessThan(5000); // the long task alone takes far longer here
+  }, 120_000);
+
   it('refuses to start on a non-loopback address without keys', async () => {
     await expect(
       startServer({ model: dir.model, home: join(dir.root, 'open-home'), args: ['--host', '0.0.0.0'] }),

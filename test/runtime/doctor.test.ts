@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { doctor, formatDoctor } from '../../src/cli/doctor-command.js';
 import { loadConfig } from '../../src/config.js';
 import { type DoctorProbes, parseLdconfig, parseNvidiaSmi } from '../../src/runtime/doctor.js';
-import { CUDA_LIBRARIES, CUDA_PROVIDER_FILES } from '../../src/runtime/provider.js';
+import { CUDA_LIBRARIES, CUDA_PROVIDER_FILES, cudaLibrariesNeeded } from '../../src/runtime/provider.js';
 
 const config = loadConfig({ LD_LIBRARY_PATH: '/opt/cuda13/lib' });
 const options = { model: 'flux.1-schnell', variant: 'fp16' as const, deviceId: 0 };
@@ -107,6 +107,14 @@ describe('doctor', () => {
     expect(formatDoctor(s).join('\n')).toMatch(
       /missing: libcublas.so.12, libcublasLt.so.12, libcudart.so.12/,
     );
+  });
+
+  it('finds library names anywhere in a provider binary larger than one string, also across slices', () => {
+    const binary = Buffer.alloc(70 * 1024 * 1024);
+    binary.write('libcublas.so.12', 10);
+    binary.write('libcudart.so.12', 64 * 1024 * 1024 - 5); // straddles the first slice's end
+    binary.write('libcudnn.so.9', binary.length - 20);
+    expect(cudaLibrariesNeeded(binary)).toEqual(['libcublas.so.12', 'libcudart.so.12', 'libcudnn.so.9']);
   });
 
   it('parses nvidia-smi and ldconfig output', () => {

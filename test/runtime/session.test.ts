@@ -34,9 +34,13 @@ describe('provider', () => {
   });
 
   it('gives the local workers of one node a GPU each, from the configured one up', () => {
-    expect([0, 1, 2].map((i) => workerProvider('cuda', i))).toEqual(['cuda:0', 'cuda:1', 'cuda:2']);
-    expect([0, 1].map((i) => workerProvider('cuda:2', i))).toEqual(['cuda:2', 'cuda:3']);
-    expect(workerProvider('cpu', 3)).toBe('cpu');
+    expect([0, 1, 2].map((i) => workerProvider('cuda', i, 4))).toEqual(['cuda:0', 'cuda:1', 'cuda:2']);
+    expect([0, 1].map((i) => workerProvider('cuda:2', i, 4))).toEqual(['cuda:2', 'cuda:3']);
+    // More workers than GPUs: they share, round robin, rather than ask for a GPU that is not there.
+    expect([0, 1, 2].map((i) => workerProvider('cuda:1', i, 2))).toEqual(['cuda:1', 'cuda:0', 'cuda:1']);
+    // GPUs not countable (no nvidia-smi): as configured, one after another.
+    expect(workerProvider('cuda', 1, 0)).toBe('cuda:1');
+    expect(workerProvider('cpu', 3, 2)).toBe('cpu');
   });
 
   it('comes from FLUX_SERVE_PROVIDER and FLUX_SERVE_DEVICE', () => {

@@ -7,7 +7,7 @@
  *   `seed`, `steps`, `loras`);
  * - `POST /v1/images/edits` (multipart: `image`, optional `mask`, and the same fields; `strength` too).
  * Each request becomes one task (`n` → `num_images`) that waits like `enable_sync_mode`, up to the
- * configured sync wait. Answers are OpenAI's `{created, data: [{url}|{b64_json}], …}` (plus `seed`,
+ * configured OpenAI wait (its clients cannot poll), and is cancelled when its client hangs up. Answers are OpenAI's `{created, data: [{url}|{b64_json}], …}` (plus `seed`,
  * `task_id`, `timings` as extra keys) and errors OpenAI's `{error: {message, type, param, code}}`,
  * never the hosted envelope. Keys are checked like everywhere else (`Authorization: Bearer`).
  */
@@ -118,6 +118,8 @@ async function run(
     ctx.dispatcher.cancel(task.id).catch(() => {});
   };
   socket.once('close', abandoned);
+  // Gone already (during the upload reads or the task's creation): 'close' has fired before us.
+  if (socket.destroyed) abandoned();
   const waitMs = ctx.openAiWaitMs ?? ctx.syncWaitMs;
   const done = await finished(ctx, task.id, waitMs).finally(() => socket.off('close', abandoned));
   if (!done) {
