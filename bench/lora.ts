@@ -16,6 +16,7 @@ import type { FluxConfig } from '../src/arch/flux-config.js';
 import { loraInputs } from '../src/arch/flux-io.js';
 import { fluxLinears } from '../src/arch/flux-layers.js';
 import { diffusersRecipes } from '../src/arch/flux-names.js';
+import { median } from '../src/bench/stats.js';
 import { loadModelSpec } from '../src/build/model-spec.js';
 import { createLogger } from '../src/log.js';
 import { loraByteSize, packLoras, parseLora } from '../src/lora/index.js';
@@ -130,7 +131,6 @@ const tinyFeeds = new LoraFeeds(
 );
 const ctx = await offlineRenderContext(model);
 const STEPS = 4;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 console.log(
   `\ntiny model, CPU EP, ${STEPS} steps, rank-${rank} diffusers LoRAs on every linear, median of ${runs}:`,
 );

@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { median } from '../src/bench/stats.js';
 import { loadNsfwjsChecker } from '../src/safety/nsfwjs-checker.js';
 import { loadOnnxChecker } from '../src/safety/onnx-checker.js';
 import type { SafetyChecker } from '../src/safety/safety-checker.js';
@@ -20,11 +21,6 @@ import { writeTinyClassifier } from '../test/safety/tiny-classifier.js';
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' } } });
 const runs = Number(values.runs);
 const SIDES = [256, 1024, 1536];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
 
 async function perImage(checker: SafetyChecker): Promise<string[]> {
   const rows: string[] = [];

@@ -13,6 +13,7 @@ import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { percentile } from '../src/bench/stats.js';
 import { startRedisServer } from '../test/support/redis-server.js';
 import {
   startServer,
@@ -39,10 +40,6 @@ interface Finished {
   status: string;
   created_at: string;
   timings: { total?: number };
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 async function submitBurst(base: string, n: number): Promise<{ ids: string[]; latencies: number[] }> {

@@ -10,6 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { percentile } from '../src/bench/stats.js';
 import { startServer, tinyServerRoot } from '../test/support/server-process.js';
 
 const { values } = parseArgs({
@@ -35,11 +36,6 @@ interface Row {
   result: autocannon.Result;
   /** Every response time, ms, sub-millisecond (autocannon's own histogram rounds to whole ms). */
   latencies: number[];
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 /** One autocannon run, keeping every response time from its `response` events. */

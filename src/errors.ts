@@ -89,3 +89,8 @@ export const errors = {
   /** A command-line invocation is wrong. */
   USAGE: define('FLUX_ERR_USAGE', 400, (why: string) => why),
 } as const;
+
+/** Whether `error` is errors.STORE_UNAVAILABLE: the store may answer again, nothing was decided. */
+export function isStoreUnavailable(error: unknown): boolean {
+  return error instanceof FluxServeError && error.code === 'FLUX_ERR_STORE_UNAVAILABLE';
+}

@@ -36,11 +36,6 @@ interface Opened {
   readonly hasAlpha: boolean;
 }
 
-export interface EditLimits {
-  /** Largest image or mask, pixels as stored (FLUX_SERVE_MAX_INPUT_PIXELS); default `MAX_INPUT_PIXELS`. */
-  readonly maxPixels?: number;
-}
-
 /** Sniffs the format and reads the header (no pixel decoded); refuses an image above `maxPixels`. */
 async function open(bytes: Buffer, param: string, maxPixels: number): Promise<Opened> {
   const sniffed = sniffImageFormat(bytes);
@@ -122,16 +117,16 @@ async function hasTransparentPixel(bytes: Buffer, maxPixels: number): Promise<bo
 }
 
 /**
- * Checks an edit's image and mask and converts the mask (module header).
+ * Checks an edit's image and mask and converts the mask (module header); `maxPixels` is the largest
+ * image or mask as stored (FLUX_SERVE_MAX_INPUT_PIXELS).
  * @throws OpenAiError (400) naming `image` or `mask`: unsupported format, above the pixel limit,
  *   pixel data that does not decode, a mask without alpha, or a mask of another size than the image
  */
 export async function editInputs(
   image: Buffer,
   mask: Buffer | undefined,
-  limits: EditLimits = {},
+  maxPixels = MAX_INPUT_PIXELS,
 ): Promise<EditInputs> {
-  const maxPixels = limits.maxPixels ?? MAX_INPUT_PIXELS;
   const img = await open(image, 'image', maxPixels);
   const size = { width: img.width, height: img.height };
   if (mask) {

@@ -26,7 +26,7 @@ const BASE64_ONLY_MODEL = /^gpt-image-/;
  * The answer format when the request names none, by the OpenAI model it was written for.
  * @example defaultResponseFormat('gpt-image-1') // 'b64_json'
  */
-export function defaultResponseFormat(model: unknown): ResponseFormat {
+function defaultResponseFormat(model: unknown): ResponseFormat {
   return typeof model === 'string' && BASE64_ONLY_MODEL.test(model) ? 'b64_json' : 'url';
 }
 

@@ -9,6 +9,7 @@ import { parseImageInput } from '../image/image-input.js';
 import {
   checkGenerationRequest,
   type GenerationRequest,
+  inRange,
   LIMITS,
   type LoraRequest,
   type OutputFormat,
@@ -158,8 +159,10 @@ export const submitSchema = (model: ModelContract) =>
     },
   }) as const;
 
+const SCHNELL = modelContract(SCHNELL_MODELS[0]);
+
 /** The schnell body schema, which the submit route documents. @example SUBMIT_SCHEMA.properties.size.default // '1024*1024' */
-export const SUBMIT_SCHEMA = submitSchema(modelContract(SCHNELL_MODELS[0]));
+export const SUBMIT_SCHEMA = submitSchema(SCHNELL);
 
 export type LoraSpec = Pick<LoraRequest, 'path' | 'scale'>;
 
@@ -292,12 +295,9 @@ export function parseSubmitBody(body: unknown, opts: SubmitOptions = {}): Submit
   const { width, height } = parseSize(str(b, 'size', SUBMIT_DEFAULTS.size));
   const image = str(b, 'image', SUBMIT_DEFAULTS.image).trim();
   const maskImage = str(b, 'mask_image', SUBMIT_DEFAULTS.mask_image).trim();
-  const stepRange = opts.steps ?? modelContract(SCHNELL_MODELS[0]).steps;
+  const stepRange = opts.steps ?? SCHNELL.steps;
   const steps = num(b, 'num_inference_steps', stepRange.default);
-  if (!Number.isInteger(steps) || steps < stepRange.min || steps > stepRange.max)
-    throw errors.USAGE(
-      `num_inference_steps: ${steps} is not an integer in ${stepRange.min}–${stepRange.max}`,
-    );
+  inRange('num_inference_steps', steps, stepRange, true);
   const request = checkGenerationRequest({
     prompt,
     width,

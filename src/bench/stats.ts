@@ -25,6 +25,15 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 /**
+ * The middle value of repeated timings (the upper middle of an even count: a measured one).
+ * @example median([3, 1, 2]) // 2
+ */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+/**
  * p50/p90/p99, mean, min and max of the values; undefined when there are none (e.g. the queue time of
  * an endpoint that does not report it).
  * @example summarize([120, 80, 100]) // { count: 3, p50: 100, p90: 120, p99: 120, mean: 100, min: 80, max: 120 }

@@ -9,12 +9,13 @@
  * manifest until the new one is in place, so a killed build leaves a dir the loaders refuse; the
  * rerun keeps the components the killed build finished with the same settings and sources.
  */
-import { access, cp, mkdir, rm } from 'node:fs/promises';
+import { cp, mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { ComputeDType, OpsVariant } from '../arch/build-context.js';
 import { parameterCount } from '../arch/param-tensor.js';
 import { errors } from '../errors.js';
+import { fileExists } from '../file-exists.js';
 import type { Logger } from '../log.js';
 import { writeModel } from '../onnx/model-writer.js';
 import {
@@ -89,12 +90,6 @@ async function readPrevious(outDir: string, options: BuildOptions): Promise<Prev
   }
 }
 
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
-
 /** The components whose graph and weights files are both there (the others are warned about). */
 async function present(
   outDir: string,
@@ -103,7 +98,7 @@ async function present(
 ): Promise<Record<string, ComponentManifest>> {
   const out: Record<string, ComponentManifest> = {};
   for (const [name, c] of Object.entries(components)) {
-    if ((await exists(join(outDir, c.file))) && (await exists(join(outDir, c.data)))) out[name] = c;
+    if ((await fileExists(join(outDir, c.file))) && (await fileExists(join(outDir, c.data)))) out[name] = c;
     else log?.warn({ component: name, outDir }, `${name}: its files are gone from ${outDir}; dropped`);
   }
   return out;
@@ -207,7 +202,7 @@ export async function buildModel(
     }),
   );
   const missing = [];
-  for (const f of RUNTIME_FILES) if (!(await exists(join(checkpointDir, f)))) missing.push(f);
+  for (const f of RUNTIME_FILES) if (!(await fileExists(join(checkpointDir, f)))) missing.push(f);
   if (missing.length > 0 && !options.only) {
     throw errors.USAGE(
       `${checkpointDir} lacks ${missing.join(', ')}: a model dir needs the tokenizers and scheduler config`,

@@ -4,7 +4,7 @@
  * in a Hugging Face FLUX checkpoint (flux.md §11), how its graph is built, its I/O contract and
  * its layer table. `flux-serve build` walks the table; nothing else knows the list.
  */
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ComputeDType, OpsVariant } from '../arch/build-context.js';
 import { buildClipText } from '../arch/clip.js';
@@ -24,6 +24,7 @@ import { buildVaeDecoder, buildVaeEncoder, VAE_IO, vaeDecoderIo, vaeEncoderIo } 
 import { parseVaeConfig } from '../arch/vae-config.js';
 import { vaeDecoderTensors, vaeEncoderTensors, vaeWeightsAsBfl } from '../arch/vae-layers.js';
 import { errors } from '../errors.js';
+import { fileExists } from '../file-exists.js';
 import type { Graph, ValueSpec } from '../onnx/graph.js';
 import type { ManifestLayer } from '../runtime/manifest.js';
 import type { WeightSource } from '../weights/checkpoint.js';
@@ -179,13 +180,7 @@ export async function readComponentConfig(dir: string, def: ComponentDef): Promi
 export async function locateWeights(dir: string, def: ComponentDef): Promise<string> {
   for (const candidate of def.weightCandidates) {
     const path = join(dir, candidate);
-    if (
-      await access(path).then(
-        () => true,
-        () => false,
-      )
-    )
-      return path;
+    if (await fileExists(path)) return path;
   }
   throw errors.USAGE(`${dir} has no ${def.name} weights: looked for ${def.weightCandidates.join(', ')}`);
 }

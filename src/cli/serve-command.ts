@@ -28,10 +28,9 @@ import type { Logger } from '../log.js';
 import { listGpus } from '../runtime/doctor.js';
 import { readManifest } from '../runtime/manifest.js';
 import { workerProvider } from '../runtime/provider.js';
-import type { WorkerSupervisor } from '../worker/worker-supervisor.js';
 import { loraResolver } from './lora-resolver.js';
 import { resolveModelDir } from './model-dir.js';
-import { startRedisWorker, supervise } from './worker-node.js';
+import { startRedisWorker, supervise, supervisorExecutor } from './worker-node.js';
 
 interface ServeFlags {
   home?: string;
@@ -67,7 +66,7 @@ async function servedModelsOf(modelDir: string): Promise<readonly string[]> {
  * The API keys of a server: the keys file's (one per line) and FLUX_SERVE_KEYS's, without duplicates.
  * @example await serverKeys(undefined, ['sk-one']) // [{ id: 'key_…', key: 'sk-one' }]
  */
-export async function serverKeys(file: string | undefined, envKeys: readonly string[]): Promise<ApiKey[]> {
+async function serverKeys(file: string | undefined, envKeys: readonly string[]): Promise<ApiKey[]> {
   const fileText = file ? await readFile(file, 'utf8') : '';
   return parseApiKeys(fileText, envKeys);
 }
@@ -212,10 +211,7 @@ async function embeddedBackend(
   if (recovered.requeued.length + recovered.failed.length > 0)
     log.warn(recovered, 'tasks interrupted by the last stop');
   const worker = supervise(config, log, o);
-  const executor = {
-    ready: () => worker.ready,
-    generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a),
-  };
+  const executor = supervisorExecutor(worker);
   const dispatcher = new Dispatcher(store, o.outputs, executor, {
     maxAttempts: config.maxAttempts,
     log,

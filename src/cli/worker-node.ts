@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { mediaUrl } from '../api/routes/media.js';
 import type { Config } from '../config.js';
-import { Dispatcher } from '../jobs/dispatcher.js';
+import { Dispatcher, type Executor } from '../jobs/dispatcher.js';
 import { LocalOutputStore } from '../jobs/output-store.js';
 import { relayDispatcher } from '../jobs/redis-task-events.js';
 import { openRedisTaskStore } from '../jobs/redis-task-store.js';
@@ -20,6 +20,14 @@ import { loraResolver } from './lora-resolver.js';
 
 /** Scale-out workers also look for queued tasks this often without being told, ms. */
 const POLL_MS = 1000;
+
+/** The dispatcher's view of a worker process: ready while its model is loaded, renders in it. */
+export function supervisorExecutor(worker: WorkerSupervisor): Executor {
+  return {
+    ready: () => worker.ready,
+    generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a),
+  };
+}
 
 /**
  * Starts the worker child process for `modelDir`; uploads under `publicBaseUrl/media/` are read
@@ -77,10 +85,7 @@ export async function startRedisWorker(config: Readonly<Config>, log: Logger, o:
     publicBaseUrl: o.publicBaseUrl,
     ...(o.provider ? { provider: o.provider } : {}),
   });
-  const executor = {
-    ready: () => worker.ready,
-    generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a),
-  };
+  const executor = supervisorExecutor(worker);
   const dispatcher = new Dispatcher(store, outputs, executor, {
     maxAttempts: config.maxAttempts,
     log,

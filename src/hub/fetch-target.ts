@@ -72,6 +72,15 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
   });
 }
 
+/**
+ * Why the policy refuses `url`'s host when it is an IP literal (`"127.0.0.1 is a loopback address"`),
+ * else undefined: names are only judged once resolved.
+ */
+export function refusedLiteral(url: URL, policy: AddressPolicy): string | undefined {
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return isIP(host) !== 0 && !isAllowed(host, policy) ? `${host} is ${describeAddress(host)}` : undefined;
+}
+
 /** The longest DNS name (RFC 1035: 255 octets on the wire, 253 characters written). */
 const MAX_HOSTNAME_CHARS = 253;
 
@@ -97,7 +106,8 @@ export async function resolveFetchTarget(
   const refuse = (why: string) => fetchError(field, `refused to download ${displayUrl(url)}: ${why}`);
   const literal = isIP(hostname);
   if (literal !== 0) {
-    if (!isAllowed(hostname, policy)) throw refuse(`${hostname} is ${describeAddress(hostname)}`);
+    const refused = refusedLiteral(url, policy);
+    if (refused) throw refuse(refused);
     return { url, hostname, addresses: [{ address: hostname, family: literal }] };
   }
   // DNS names are at most 253 characters; a longer one cannot resolve, and would only fill errors and logs.

@@ -35,7 +35,7 @@ export interface BlobEntry {
 }
 
 /** Age after which an untouched `.part` counts as abandoned, ms. */
-export const STALE_PART_MS = 24 * 60 * 60 * 1000;
+const STALE_PART_MS = 24 * 60 * 60 * 1000;
 
 const keyName = (key: string) => createHash('sha256').update(key).digest('hex');
 

@@ -6,7 +6,7 @@
  * any other failure fails the task with the error's message.
  */
 import { EventEmitter } from 'node:events';
-import { errors } from '../errors.js';
+import { errors, isStoreUnavailable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { GenerationRequest, LoraRequest } from '../pipeline/generation-request.js';
 import type { LocalOutputStore } from './output-store.js';
@@ -64,11 +64,6 @@ export interface DispatcherOptions {
 
 function retryable(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === true;
-}
-
-/** The store does not answer (Redis unreachable): the outcome waits, the task is not failed for it. */
-function storeUnavailable(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 'FLUX_ERR_STORE_UNAVAILABLE';
 }
 
 /** How often the outcome of a finished task is offered again to a store that does not answer, ms. */
@@ -207,7 +202,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
       try {
         return await write();
       } catch (err) {
-        if (!storeUnavailable(err) || !this.loop.active) throw err;
+        // The store does not answer (Redis unreachable): the outcome waits, the task is not failed for it.
+        if (!isStoreUnavailable(err) || !this.loop.active) throw err;
         if (tries === 1) log.warn({ err }, 'task store unavailable; recording the outcome when it is back');
         await new Promise((r) => setTimeout(r, RECORD_RETRY_MS));
       }
@@ -268,13 +264,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
         const cancelled = await this.record(log, () => this.store.fail(task.id, errors.CANCELLED().message));
         log.info('task cancelled while running');
         this.finish(cancelled);
-      } else if (retryable(error) && task.attempts >= this.options.maxAttempts) {
-        // The last attempt: the task fails with what went wrong, not a generic interruption.
-        const why = `${(error as Error).message} (attempt ${task.attempts} of ${this.options.maxAttempts}, not retried)`;
-        const failed = await this.record(log, () => this.store.fail(task.id, why));
-        log.warn({ err: error }, 'task failed on its last attempt');
-        this.finish(failed);
-      } else if (retryable(error)) {
+      } else if (retryable(error) && task.attempts < this.options.maxAttempts) {
         const { requeued, failed } = await this.store.recoverInterrupted(this.options.maxAttempts);
         log.warn({ err: error, requeued, failed }, 'worker lost the task');
         for (const id of failed) {
@@ -283,7 +273,13 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
         }
         for (const id of requeued) this.emit('changed', id);
       } else {
-        const failed = await this.record(log, () => this.store.fail(task.id, (error as Error).message));
+        // A worker failure on the last attempt fails with what went wrong, not a generic interruption.
+        const last = retryable(error)
+          ? ` (attempt ${task.attempts} of ${this.options.maxAttempts}, not retried)`
+          : '';
+        const failed = await this.record(log, () =>
+          this.store.fail(task.id, `${(error as Error).message}${last}`),
+        );
         log.warn({ err: error }, 'task failed');
         this.finish(failed);
       }

@@ -10,7 +10,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { errors, FluxServeError } from '../errors.js';
+import { errors, FluxServeError, isStoreUnavailable } from '../errors.js';
 import { SCRIPT_ERROR, SCRIPTS, type ScriptName } from './redis-scripts.js';
 import { fieldsOf, hashToTask, seqOf } from './redis-task-record.js';
 import type { DueWebhook, NewTask, TaskStatus, TaskStore } from './task.js';
@@ -200,7 +200,7 @@ export async function openRedisTaskStore(
 
   /** A refused finish: the task went on elsewhere (this handle lost its lock), so its job is not ours to renew. */
   function disown(id: string, e: unknown): never {
-    if (!(e instanceof FluxServeError && e.code === 'FLUX_ERR_STORE_UNAVAILABLE')) held.delete(id);
+    if (!isStoreUnavailable(e)) held.delete(id);
     throw e;
   }
 

@@ -76,7 +76,13 @@ export function parseSize(size: string): { width: number; height: number } {
   return { width, height };
 }
 
-function inRange(field: string, value: number, range: { min: number; max: number }, integer: boolean): void {
+/** Throws a 400 naming `field` and its range unless `value` is a number (an integer) in it. */
+export function inRange(
+  field: string,
+  value: number,
+  range: { min: number; max: number },
+  integer: boolean,
+): void {
   if (
     !Number.isFinite(value) ||
     (integer && !Number.isInteger(value)) ||

@@ -7,9 +7,10 @@
  * is injectable so the report can be tested on a machine without a GPU.
  */
 import { execFile } from 'node:child_process';
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileExists } from '../file-exists.js';
 import { Graph } from '../onnx/graph.js';
 import { writeModel } from '../onnx/model-writer.js';
 import {
@@ -96,11 +97,7 @@ async function tryCuda(deviceId: number): Promise<string | undefined> {
 
 export const SYSTEM_PROBES: DoctorProbes = {
   run: runProgram,
-  exists: (path) =>
-    access(path).then(
-      () => true,
-      () => false,
-    ),
+  exists: fileExists,
   read: (path) => readFile(path).catch(() => undefined),
   tryCuda,
 };

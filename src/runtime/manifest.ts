@@ -3,10 +3,11 @@
  * `manifest.json` of a built model dir: what each component graph is, how it was built, its I/O
  * contract and layer table, and the source files it came from.
  */
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ComputeDType, OpsVariant } from '../arch/build-context.js';
 import { errors } from '../errors.js';
+import { fileExists } from '../file-exists.js';
 import { writeFileAtomic } from '../jobs/atomic-write.js';
 import type { ValueSpec } from '../onnx/graph.js';
 import type { WeightQuant } from '../weights/quantize.js';
@@ -72,16 +73,10 @@ export async function writeManifest(dir: string, manifest: Manifest, name = MANI
   await writeFileAtomic(dir, name, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
 }
 
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
-
 /** `interrupted`: a build started there and has not finished (killed, failed, or still running). */
 export async function modelDirState(dir: string): Promise<'built' | 'interrupted' | 'absent'> {
-  if (await exists(join(dir, BUILD_MARKER))) return 'interrupted';
-  return (await exists(join(dir, MANIFEST_FILE))) ? 'built' : 'absent';
+  if (await fileExists(join(dir, BUILD_MARKER))) return 'interrupted';
+  return (await fileExists(join(dir, MANIFEST_FILE))) ? 'built' : 'absent';
 }
 
 export function interruptedBuildError(dir: string): Error {

@@ -4,8 +4,9 @@
  * start (`auto`: the ONNX classifier when `<dir>/model.onnx` exists, else nsfwjs), then screen each
  * generated image — classify it, and black or blur it out when it is flagged and the policy says so.
  */
-import { access } from 'node:fs/promises';
+
 import { join } from 'node:path';
+import { fileExists } from '../file-exists.js';
 import type { RgbImage } from '../image/decode.js';
 import type { Logger } from '../log.js';
 import { loadNsfwjsChecker } from './nsfwjs-checker.js';
@@ -39,13 +40,6 @@ export interface SafetyScreen {
   screen(image: RgbImage): Promise<ScreenedImage>;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 async function loadChecker(settings: SafetySettings): Promise<SafetyChecker | undefined> {
   const options = settings.threshold === undefined ? {} : { threshold: settings.threshold };
   switch (settings.backend) {
@@ -56,7 +50,7 @@ async function loadChecker(settings: SafetySettings): Promise<SafetyChecker | un
     case 'onnx':
       return loadOnnxChecker(settings.dir, options);
     case 'auto':
-      return (await exists(join(settings.dir, ONNX_CLASSIFIER_FILES.model)))
+      return (await fileExists(join(settings.dir, ONNX_CLASSIFIER_FILES.model)))
         ? loadOnnxChecker(settings.dir, options)
         : loadNsfwjsChecker(options);
   }

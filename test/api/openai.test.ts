@@ -241,10 +241,10 @@ describe('OpenAI images: edit inputs that must not reach a decoder', () => {
   });
 
   it('checks the pixel limit it is given before decoding', async () => {
-    const err = await editInputs(await photo(), undefined, { maxPixels: 256 * 255 }).catch((e: unknown) => e);
+    const err = await editInputs(await photo(), undefined, 256 * 255).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAiError);
     expect(err).toMatchObject({ statusCode: 400, param: 'image', code: 'image_too_large' });
-    await expect(editInputs(await photo(), undefined, { maxPixels: 256 * 256 })).resolves.toMatchObject({
+    await expect(editInputs(await photo(), undefined, 256 * 256)).resolves.toMatchObject({
       width: 256,
       height: 256,
     });

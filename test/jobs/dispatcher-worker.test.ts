@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { supervisorExecutor } from '../../src/cli/worker-node.js';
 import { Dispatcher } from '../../src/jobs/dispatcher.js';
 import { LocalOutputStore } from '../../src/jobs/output-store.js';
 import { openSqliteTaskStore } from '../../src/jobs/sqlite-task-store.js';
@@ -32,14 +33,15 @@ afterAll(async () => {
 /** A dispatcher on a fresh store and the given worker, with the executor the server builds. */
 function dispatcherOn(worker: WorkerSupervisor, log: Logger, maxAttempts = 2) {
   const store = openSqliteTaskStore(':memory:', { maxQueued: 10 });
-  const executor = {
-    ready: () => worker.ready,
-    generate: (...a: Parameters<WorkerSupervisor['run']>) => worker.run(...a),
-  };
-  const dispatcher = new Dispatcher(store, new LocalOutputStore(join(root, 'outputs')), executor, {
-    maxAttempts,
-    log,
-  });
+  const dispatcher = new Dispatcher(
+    store,
+    new LocalOutputStore(join(root, 'outputs')),
+    supervisorExecutor(worker),
+    {
+      maxAttempts,
+      log,
+    },
+  );
   dispatcher.start();
   return { store, dispatcher };
 }

@@ -16,7 +16,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Task } from '../../jobs/task.js';
 import { type ApiContext, submitOptions } from '../api-context.js';
-import { autoEditSize, type EditLimits, editInputs } from '../openai-edit-inputs.js';
+import { autoEditSize, editInputs } from '../openai-edit-inputs.js';
 import { OpenAiError, openAiErrorHandler, openAiNotFoundHandler } from '../openai-errors.js';
 import {
   AUTO_GENERATION_SIZE,
@@ -141,11 +141,6 @@ async function run(
   return imagesResponse(ctx, done, r.responseFormat);
 }
 
-/** The configured pixel limit (FLUX_SERVE_MAX_INPUT_PIXELS) where the app is given one, else editInputs' default. */
-function editLimits(ctx: ApiContext): EditLimits {
-  return ctx.maxInputPixels === undefined ? {} : { maxPixels: ctx.maxInputPixels };
-}
-
 interface EditForm {
   readonly fields: [string, string][];
   readonly image?: Buffer;
@@ -234,7 +229,7 @@ export function openAiImageRoutes(ctx: ApiContext) {
         const form = await readEditForm(req, limit);
         if (!form.image)
           throw new OpenAiError(400, 'image: an image file is required', 'image', 'invalid_value');
-        const inputs = await editInputs(form.image, form.mask, editLimits(ctx));
+        const inputs = await editInputs(form.image, form.mask, ctx.maxInputPixels);
         const image = await ctx.media.put(inputs.image, 'image');
         const mask = inputs.mask ? await ctx.media.put(inputs.mask, 'mask') : undefined;
         const r = openAiImageRequest(formFields(form.fields), {

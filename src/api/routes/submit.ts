@@ -3,12 +3,10 @@
  * `POST /{owner}/{model}`: validate, store, queue, and answer the task (api.md, "Submit request"),
  * or with `enable_sync_mode` hold the answer until the task is final or the wait runs out (5004).
  */
-import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { errors } from '../../errors.js';
-import { describeAddress, isAllowed } from '../../hub/address-policy.js';
 import { displayUrl } from '../../hub/fetch-errors.js';
-import { parseFetchUrl } from '../../hub/fetch-target.js';
+import { parseFetchUrl, refusedLiteral } from '../../hub/fetch-target.js';
 import type { Task } from '../../jobs/task.js';
 import { type ApiContext, submitOptions } from '../api-context.js';
 import { failure, ok } from '../envelope.js';
@@ -45,10 +43,10 @@ export function finished(ctx: ApiContext, id: string, waitMs: number): Promise<T
 function checkWebhook(ctx: ApiContext, raw: string): void {
   checkUrlLength('webhook', raw, ctx.maxUrlChars);
   const url = parseFetchUrl('webhook', raw);
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (isIP(host) !== 0 && !isAllowed(host, ctx.fetchPolicy)) {
+  const refused = refusedLiteral(url, ctx.fetchPolicy);
+  if (refused) {
     throw errors.USAGE(
-      `webhook: refused ${displayUrl(url)}: ${host} is ${describeAddress(host)}; deliveries go to public addresses unless the server allows loopback or private ones`,
+      `webhook: refused ${displayUrl(url)}: ${refused}; deliveries go to public addresses unless the server allows loopback or private ones`,
     );
   }
 }
