@@ -14,17 +14,12 @@ const PROGRESS_EVERY_MS = 5000;
 /** @example const resolve = loraResolver(config); const local = await resolve(request.loras, signal, log); */
 export function loraResolver(config: Readonly<Config>): LoraResolver {
   return async (loras, signal, log, heldUntil) => {
-    // A LoRA resolved early must survive the cache eviction after another one's download, and
-    // every one until the worker has read it (the task's end).
-    const releases: (() => void)[] = [];
-    let settled = false;
-    const releaseAll = () => {
-      settled = true;
-      for (const release of releases) release();
-    };
-    let allLocal = false;
+    // Each file stays out of the cache's eviction (another download's) until the task ends, since
+    // the worker reads it after this resolves; without a task to wait for, until this call is over.
+    const call = new AbortController();
+    const until = heldUntil ?? call.signal;
     try {
-      const local = await Promise.all(
+      return await Promise.all(
         loras.map(async (lora, i) => {
           const field = `loras[${i}].path`;
           let lastReport = Date.now();
@@ -53,17 +48,13 @@ export function loraResolver(config: Readonly<Config>): LoraResolver {
             'LoRA local',
           );
           const release = holdLoraBlob(resolved.file);
-          // After another LoRA failed the request, nobody will release it later.
-          if (settled) release();
-          else releases.push(release);
+          if (until.aborted) release();
+          else until.addEventListener('abort', release, { once: true });
           return { ...lora, file: resolved.file, sha256: resolved.sha256 };
         }),
       );
-      allLocal = true;
-      return local;
     } finally {
-      if (!allLocal || !heldUntil || heldUntil.aborted) releaseAll();
-      else heldUntil.addEventListener('abort', releaseAll, { once: true });
+      call.abort();
     }
   };
 }
