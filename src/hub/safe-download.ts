@@ -296,14 +296,7 @@ export async function safeDownload(
   part: string,
   options: SafeDownloadOptions,
 ): Promise<DownloadedFile> {
-  const whole: FetchDeadline =
-    options.totalTimeoutMs === undefined
-      ? {
-          signal: options.signal ?? new AbortController().signal,
-          timedOut: () => undefined,
-          cancel: options.signal,
-        }
-      : totalDeadline(options.totalTimeoutMs, options.signal);
+  const whole = totalDeadline(options.totalTimeoutMs, options.signal);
   const from = await resumable(part, url);
   const first = await attempt(url, part, options, from, whole);
   if (first !== 'restart') return first;

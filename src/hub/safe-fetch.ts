@@ -169,16 +169,18 @@ export function fetchFailure(
 }
 
 /**
- * A deadline for a whole fetch: `timeoutMs` from now, or sooner when `cancel` aborts.
+ * A deadline for a whole fetch: `timeoutMs` from now (none when undefined), or sooner when `cancel`
+ * aborts.
  *
  * @example
  * const { res } = await openSafe(url, options, totalDeadline(30_000, task.signal));
  */
-export function totalDeadline(timeoutMs: number, cancel?: AbortSignal): FetchDeadline {
-  const timeout = AbortSignal.timeout(timeoutMs);
+export function totalDeadline(timeoutMs: number | undefined, cancel?: AbortSignal): FetchDeadline {
+  const timeout = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+  const signals = [timeout, cancel].filter((s): s is AbortSignal => s !== undefined);
   return {
-    signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout,
-    timedOut: () => (timeout.aborted ? `took longer than the ${timeoutMs} ms limit` : undefined),
+    signal: signals.length === 1 ? (signals[0] as AbortSignal) : AbortSignal.any(signals),
+    timedOut: () => (timeout?.aborted ? `took longer than the ${timeoutMs} ms limit` : undefined),
     cancel,
   };
 }
