@@ -30,6 +30,7 @@ import { readManifest } from '../runtime/manifest.js';
 import { workerProvider } from '../runtime/provider.js';
 import { loraResolver } from './lora-resolver.js';
 import { resolveModelDir } from './model-dir.js';
+import { settledWithin } from './shutdown-grace.js';
 import { startRedisWorker, supervise, supervisorExecutor } from './worker-node.js';
 
 interface ServeFlags {
@@ -174,11 +175,7 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
         await webhooks.stop();
         // The running task may finish in what is left of the grace; past it, it stays `processing`
         // in the store and runs again after the restart, as after a crash.
-        const stopped = await Promise.race([
-          backend.stop().then(() => true),
-          new Promise<false>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now()))),
-        ]);
-        if (!stopped)
+        if (!(await settledWithin(backend.stop(), deadline - Date.now())))
           log.warn('the running task did not end within the shutdown grace; it runs again after a restart');
         process.exit(0);
       };

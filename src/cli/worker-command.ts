@@ -11,6 +11,7 @@ import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseProvider } from '../runtime/provider.js';
 import { resolveModelDir } from './model-dir.js';
+import { settledWithin } from './shutdown-grace.js';
 import { startRedisWorker } from './worker-node.js';
 
 interface WorkerFlags {
@@ -51,7 +52,9 @@ export function registerWorker(program: Command, config: Readonly<Config>, log: 
       const shutdown = async () => {
         log.info('worker stopping after its current task');
         clearInterval(announce);
-        await worker.stop();
+        // Past the grace, the task is left: its BullMQ lock lapses and another worker takes it.
+        if (!(await settledWithin(worker.stop(), config.shutdownGraceMs)))
+          log.warn('the running task did not end within the shutdown grace; another worker takes it over');
         process.exit(0);
       };
       process.once('SIGINT', shutdown);
