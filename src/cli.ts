@@ -5,7 +5,7 @@
  * print their results on stdout and log pino JSON on stderr.
  */
 import { join } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { buildModel } from './build/build-model.js';
 import { COMPONENTS, type ComponentName } from './build/components.js';
 import { formatLayerTable, summarizeLayerTable } from './build/dry-run.js';
@@ -48,6 +48,9 @@ interface BuildFlags {
 const program = new Command('flux-serve').description(
   'Self-hosted FLUX.1 [schnell] with LoRAs on ONNX Runtime',
 );
+// Usage errors exit with 2 like every other refused input, not commander's default 1. Set before
+// the subcommands are added: they copy it.
+program.exitOverride();
 
 program
   .command('tiny')
@@ -140,6 +143,13 @@ try {
       error.message,
     );
     process.exitCode = error.statusCode < 500 ? 2 : 1;
+  } else if (error instanceof InvalidArgumentError) {
+    // Thrown by a command's action (e.g. an unknown --model): commander has not printed it.
+    log.error({ code: error.code }, error.message);
+    process.exitCode = 2;
+  } else if (error instanceof CommanderError) {
+    // A parse error commander has printed already, or --help / --version (exit code 0).
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
   } else {
     throw error;
   }

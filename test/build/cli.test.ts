@@ -194,6 +194,17 @@ describe('flux-serve tiny + build', () => {
     expect(stderr).toContain('size: width 2048 is above the maximum 1536');
   });
 
+  it('command-line errors exit with 2 and a message, no stack: a bad option value, an unknown --model', async () => {
+    const badDtype = await cli('build', join(dir, 'ckpt'), '--dtype', 'fp8');
+    expect(badDtype.code).toBe(2);
+    expect(badDtype.stderr).toMatch(/argument 'fp8' is invalid\. Allowed choices are fp32, fp16/);
+    const noModel = await cli('generate', '--model', join(dir, 'nowhere'), '--prompt', 'x');
+    expect(noModel.code).toBe(2);
+    expect(noModel.stderr).toMatch(/--model .*nowhere: no built model there/);
+    expect(noModel.stderr).not.toMatch(/\n\s+at /);
+    expect((await cli('build', '--help')).code).toBe(0);
+  });
+
   it('a missing checkpoint is a usage error (exit 2) naming the path', async () => {
     const { code, stderr } = await cli('build', join(dir, 'nope'), '--out', join(dir, 'x'));
     expect(code).toBe(2);
