@@ -6,10 +6,13 @@
  * - the submit POST is sent once and never retried (the task may already exist);
  * - a result GET is retried up to `maxConnectionRetries` times on a connection error, a request
  *   timeout or HTTP 429/500/502/503/504, after `retryInterval × attempt` seconds;
- * - the whole task (submit + wait) is retried up to `maxRetries` times (default 0) when its result
- *   GETs ran out of retries on a connection error, a 5xx or a 429 — never after a failed submission,
- *   a failed task, or the task's own time limit (the SDK's "timed out" message matches none of its
- *   retry words).
+ * - the whole task (submit + wait) is retried up to `maxRetries` times (default 0) when the error the
+ *   SDK would raise contains one of its retry words (`_isRetryableError`: "timeout", "connection",
+ *   "http 5", "429", not "sync mode timed out"), judged on the SDK's own wording of that error: so
+ *   after result GETs that ran out on a 5xx or a 429, or a task that failed with such words in its
+ *   error — never after a failed submission, result GETs that ran out on a connection error ("Failed
+ *   to get result … after N attempts: fetch failed" has none of the words), or the task's own time
+ *   limit ("Prediction timed out …").
  * Failures are sorted into kinds (`submit_http_400`, `poll_connection`, `task_failed`, `timeout`…).
  *
  * Queue time is the task's own `timings.queue` where the endpoint reports it (flux-serve). The hosted
@@ -76,16 +79,28 @@ export interface TaskRun {
   readonly retries: number;
 }
 
-/** A failed step, with its kind and whether the SDK rules retry the task after it. */
+/** The SDKs' task-level retry test on the text of the error they raise (`_isRetryableError`). */
+function sdkRetries(sdkError: string): boolean {
+  const s = sdkError.toLowerCase();
+  if (s.includes('sync mode timed out')) return false;
+  return ['timeout', 'connection', 'http 5', '429'].some((word) => s.includes(word));
+}
+
+/**
+ * A failed step, with its kind and whether the SDK rules retry the task after it: `sdkError` is
+ * the SDK's wording of the same failure, which its retry test reads (undefined: never retried).
+ */
 class StepError extends Error {
+  readonly retryable: boolean;
   constructor(
     readonly kind: string,
     message: string,
-    readonly retryable: boolean,
+    sdkError: string | undefined,
     readonly taskId?: string,
   ) {
     super(message);
     this.name = 'StepError';
+    this.retryable = sdkError !== undefined && sdkRetries(sdkError);
   }
 }
 
@@ -137,12 +152,16 @@ async function submit(e: Endpoint, input: Record<string, unknown>, r: RetryRules
       r.taskTimeoutMs,
     );
   } catch (err) {
-    throw new StepError('submit_connection', `submit: ${(err as Error).message}`, false);
+    throw new StepError('submit_connection', `submit: ${(err as Error).message}`, undefined);
   }
   if (res.status < 200 || res.status >= 300)
-    throw new StepError(`submit_http_${res.status}`, `submit: HTTP ${res.status}: ${short(res.body)}`, false);
+    throw new StepError(
+      `submit_http_${res.status}`,
+      `submit: HTTP ${res.status}: ${short(res.body)}`,
+      undefined,
+    );
   const id = dataOf(res.body).id;
-  if (!id) throw new StepError('submit_no_id', `submit: no task id in ${short(res.body)}`, false);
+  if (!id) throw new StepError('submit_no_id', `submit: no task id in ${short(res.body)}`, undefined);
   return id;
 }
 
@@ -154,16 +173,24 @@ async function result(e: Endpoint, id: string, r: RetryRules, tally: { retries: 
     try {
       const res = await fetchJson(url, { method: 'GET', headers: headers(e) }, r.requestTimeoutMs);
       if (res.status >= 200 && res.status < 300) return dataOf(res.body);
+      const body = short(res.body);
       failure = new StepError(
         `poll_http_${res.status}`,
-        `result: HTTP ${res.status}: ${short(res.body)}`,
-        RETRYABLE_STATUS.has(res.status) || res.status >= 500,
+        `result: HTTP ${res.status}: ${body}`,
+        `Failed to get result for task ${id}: HTTP ${res.status}: ${body}`,
         id,
       );
       if (!RETRYABLE_STATUS.has(res.status)) throw failure;
     } catch (err) {
       if (err instanceof StepError) throw err;
-      failure = new StepError('poll_connection', `result: ${(err as Error).message}`, true, id);
+      const why = (err as Error).message;
+      const tries = r.maxConnectionRetries + 1;
+      failure = new StepError(
+        'poll_connection',
+        `result: ${why}`,
+        `Failed to get result for task ${id} after ${tries} attempts: ${why}`,
+        id,
+      );
     }
     if (attempt >= r.maxConnectionRetries) throw failure;
     tally.retries++;
@@ -206,9 +233,19 @@ async function attempt(
         ...(untilProcessingMs !== undefined && { untilProcessingMs }),
       };
     if (data.status && FAILED.has(data.status))
-      throw new StepError('task_failed', `task ${id} ${data.status}: ${data.error ?? ''}`, false, id);
+      throw new StepError(
+        'task_failed',
+        `task ${id} ${data.status}: ${data.error ?? ''}`,
+        `Prediction failed (task_id: ${id}): ${data.error || `Task ${data.status}`}`,
+        id,
+      );
     if (performance.now() - started >= r.taskTimeoutMs)
-      throw new StepError('timeout', `task ${id} not final after ${r.taskTimeoutMs} ms`, false, id);
+      throw new StepError(
+        'timeout',
+        `task ${id} not final after ${r.taskTimeoutMs} ms`,
+        `Prediction timed out after ${r.taskTimeoutMs / 1000} seconds (task_id: ${id})`,
+        id,
+      );
     await sleep(r.pollIntervalMs);
   }
 }
@@ -248,7 +285,7 @@ export async function runTask(e: Endpoint, input: Record<string, unknown>, r: Re
       };
     } catch (err) {
       const step =
-        err instanceof StepError ? err : new StepError('client_error', (err as Error).message, false);
+        err instanceof StepError ? err : new StepError('client_error', (err as Error).message, undefined);
       if (!step.retryable || n >= r.maxRetries)
         return {
           ok: false,

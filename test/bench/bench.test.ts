@@ -208,16 +208,24 @@ async function recordingProxy(
 describe('SDK retry rules', () => {
   let stub: Server;
   let base: string;
-  /** What the stub answers, in order, per route; the last answer repeats. */
-  let script: { submit: number[]; result: number[] };
+  /**
+   * What the stub answers, in order, per route; the last answer repeats. A number is an HTTP status
+   * (200: the task completed), 'drop' cuts the connection, any other string is a failed task's error.
+   */
+  let script: { submit: (number | string)[]; result: (number | string)[] };
   const hits = { submit: 0, result: 0 };
 
   beforeAll(async () => {
     stub = createServer((req, res) => {
       const route = req.method === 'POST' ? 'submit' : 'result';
       const list = script[route];
-      const status = list[Math.min(hits[route]++, list.length - 1)] as number;
-      const data = { id: 't1', status: 'completed', outputs: [], timings: { inference: 5, queue: 1 } };
+      const answer = list[Math.min(hits[route]++, list.length - 1)] as number | string;
+      if (answer === 'drop') return void req.socket.destroy();
+      const status = typeof answer === 'number' ? answer : 200;
+      const data =
+        typeof answer === 'string'
+          ? { id: 't1', status: 'failed', outputs: [], error: answer }
+          : { id: 't1', status: 'completed', outputs: [], timings: { inference: 5, queue: 1 } };
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ code: status, message: 'x', data: status === 200 ? data : null }));
     });
@@ -259,6 +267,21 @@ describe('SDK retry rules', () => {
     expect(hits.submit).toBe(2);
     const lost = await run({ submit: [200], result: [404] });
     expect(lost).toMatchObject({ ok: false, failure: 'poll_http_404' });
+    expect(hits.submit).toBe(1);
+  });
+
+  it('does not retry the task after result GETs ran out on connection errors (the SDK error has no retry word)', async () => {
+    const r = await run({ submit: [200], result: ['drop'] });
+    expect(r).toMatchObject({ ok: false, failure: 'poll_connection', retries: 5 });
+    expect(hits).toEqual({ submit: 1, result: 6 });
+  });
+
+  it('retries a failed task whose error has an SDK retry word, not another', async () => {
+    const flaky = await run({ submit: [200], result: ['upstream connection reset', 200] });
+    expect(flaky).toMatchObject({ ok: true, retries: 1 });
+    expect(hits.submit).toBe(2);
+    const bad = await run({ submit: [200], result: ['prompt: must not be empty'] });
+    expect(bad).toMatchObject({ ok: false, failure: 'task_failed', retries: 0 });
     expect(hits.submit).toBe(1);
   });
 });
