@@ -108,6 +108,13 @@ async function loadLoraNames() {
 
 // ---- input image and mask -------------------------------------------------------------------
 
+/** An image's size as the form takes it: 256–1536 per side, aspect kept, in the form's steps of 16. */
+function fitSize(width, height) {
+  const scale = Math.max(Math.min(1, 1536 / Math.max(width, height)), 256 / Math.min(width, height));
+  const side = (v) => Math.min(1536, Math.max(256, Math.round((v * scale) / 16) * 16));
+  return [side(width), side(height)];
+}
+
 async function chooseImage(file) {
   const form = new FormData();
   form.append('file', file, file.name);
@@ -120,6 +127,10 @@ async function chooseImage(file) {
   canvas.width = preview.naturalWidth;
   canvas.height = preview.naturalHeight;
   inputImage = { url: uploaded.download_url, width: preview.naturalWidth, height: preview.naturalHeight };
+  // The output takes the input's shape: a 4:3 photo is not cropped square under the mask drawn on it.
+  const [width, height] = fitSize(preview.naturalWidth, preview.naturalHeight);
+  $('#width').value = String(width);
+  $('#height').value = String(height);
   maskPainted = false;
   $('#mask-file').value = '';
   $('#image-editor').hidden = false;

@@ -163,6 +163,14 @@ describe.skipIf(!available)('playground in Chromium', () => {
   });
 
   it('uploads an image, draws a mask on it and inpaints', async () => {
+    // The size follows the uploaded image's shape (within 256–1536, steps of 16).
+    const photo = join(dir.root, 'photo.png');
+    await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#888' } })
+      .png()
+      .toFile(photo);
+    await page.setInputFiles('#image-file', photo);
+    await page.waitForFunction(() => document.querySelector<HTMLInputElement>('#width')?.value === '1536');
+    await expect(page.inputValue('#height')).resolves.toBe('1152');
     const input = join(dir.root, 'input.png');
     await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 20, g: 120, b: 220 } } })
       .png()
