@@ -105,7 +105,9 @@ async function present(
 }
 
 const shas = (sources: readonly SourceFile[]) => sources.map((s) => s.sha256);
-const io = (c: ComponentManifest) => JSON.parse(JSON.stringify({ inputs: c.inputs, outputs: c.outputs }));
+/** A value as manifest.json gives it back (undefined fields gone), to compare with what was read. */
+const asStored = <T>(value: T): T => JSON.parse(JSON.stringify(value));
+const io = (c: ComponentManifest) => asStored({ inputs: c.inputs, outputs: c.outputs });
 
 /**
  * The earlier build's components that `--only` leaves in place. Refused when they may come from
@@ -240,7 +242,7 @@ export async function buildModel(
   }
   for (const { def, plan, file, entry } of planned) {
     const earlier = resumable[def.name];
-    if (earlier && isDeepStrictEqual(earlier, JSON.parse(JSON.stringify(entry)))) {
+    if (earlier && isDeepStrictEqual(earlier, asStored(entry))) {
       log.info({ component: def.name }, `${def.name}: already written by the interrupted build, kept`);
       done[def.name] = earlier;
       await record(BUILD_MARKER);

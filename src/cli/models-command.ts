@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../config.js';
 import { listCachedRepos } from '../hub/hf-cache.js';
-import { modelDirState, readManifest } from '../runtime/manifest.js';
+import { MANIFEST_FILE, modelDirState, parseManifestFile } from '../runtime/manifest.js';
 import { knownModels, modelSource, pulledCheckpoint } from './model-source.js';
 
 export interface ModelListing {
@@ -42,11 +42,10 @@ export async function listModels(config: Readonly<Config>): Promise<ModelListing
   const interrupted: string[] = [];
   for (const name of (await readdir(modelsDir).catch(() => [])).sort()) {
     const dir = join(modelsDir, name);
-    if ((await modelDirState(dir)) === 'interrupted') {
-      interrupted.push(dir);
-      continue;
-    }
-    const manifest = await readManifest(dir).catch(() => undefined);
+    const state = await modelDirState(dir);
+    if (state === 'interrupted') interrupted.push(dir);
+    if (state !== 'built') continue;
+    const manifest = await parseManifestFile(dir, MANIFEST_FILE).catch(() => undefined);
     if (!manifest) continue;
     const t = manifest.components.transformer;
     built.push({ name, dir, dtype: t ? t.dtype : '?', source: manifest.source });
