@@ -86,6 +86,13 @@ export const errors = {
       'the task queue is unavailable; retry later',
       options ?? { cause: new Error(why) },
     ),
+  /** Another `serve` holds this home (jobs/home-lock): two servers on one task database would corrupt each other's tasks. */
+  HOME_IN_USE: define(
+    'FLUX_ERR_HOME_IN_USE',
+    409,
+    (home: string, holder: string) =>
+      `the home ${home} is in use by ${holder}; stop it first, or give this server another home (--home or FLUX_SERVE_HOME)`,
+  ),
   /** A command-line invocation is wrong. */
   USAGE: define('FLUX_ERR_USAGE', 400, (why: string) => why),
 } as const;

@@ -17,6 +17,7 @@ import { parseFluxConfig } from '../arch/flux-config.js';
 import { type Config, loadConfig } from '../config.js';
 import { errors } from '../errors.js';
 import { Dispatcher, type TaskControl } from '../jobs/dispatcher.js';
+import { lockHome } from '../jobs/home-lock.js';
 import { LocalMediaStore } from '../jobs/media-store.js';
 import { LocalOutputStore } from '../jobs/output-store.js';
 import { RedisTaskEvents } from '../jobs/redis-task-events.js';
@@ -115,7 +116,12 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
             workers: Number(flags.workers),
             maxActivePerOwner,
           })
-        : await embeddedBackend(config, log, { ...site, outputs, maxActivePerOwner });
+        : await embeddedBackend(config, log, {
+            ...site,
+            outputs,
+            maxActivePerOwner,
+            listen: `${flags.host}:${port}`,
+          });
       const { store, control: dispatcher } = backend;
       // Scale-out: every API node signs with the same secret, kept in the shared data dir.
       const webhookSecret = await loadWebhookSecret(config.dataDir, config.webhookSecret);
@@ -160,7 +166,13 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
       });
       dispatcher.on('finished', () => webhooks.notify());
       const retention = startRetention({ store, outputs, media, retentionMs: config.retentionMs, log });
-      await app.listen({ host: flags.host, port });
+      try {
+        await app.listen({ host: flags.host, port });
+      } catch (error) {
+        await backend.stop();
+        if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
+        throw errors.USAGE(`${flags.host}:${port} is in use by another program; choose another --port`);
+      }
       backend.start();
       webhooks.start();
       const shutdown = async () => {
@@ -198,8 +210,11 @@ async function embeddedBackend(
     publicBaseUrl: string;
     outputs: LocalOutputStore;
     maxActivePerOwner: { maxActivePerOwner?: number };
+    listen: string;
   },
 ): Promise<Backend> {
+  // Before recovery: a second server must not requeue the running task of the one that holds the home.
+  const lock = lockHome(config.home, o.listen);
   const store = openSqliteTaskStore(join(config.home, 'tasks.db'), {
     maxQueued: config.maxQueued,
     ...o.maxActivePerOwner,
@@ -223,6 +238,7 @@ async function embeddedBackend(
       await dispatcher.stop();
       await worker.close();
       await store.close();
+      lock.release();
     },
   };
 }

@@ -1,37 +1,18 @@
 /**
  * The command line end to end, as a user runs it: tiny checkpoint, dry run, build, manifest, errors.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelSpec } from '../../src/build/model-spec.js';
 import type { Manifest } from '../../src/runtime/manifest.js';
 import { openCheckpoint } from '../../src/weights/checkpoint.js';
 import { fixtureBytes } from '../lora/lora-fixtures.js';
 import { FORMATS } from '../lora/lora-formats.js';
+import { type CliResult, runCli } from '../support/cli-process.js';
 
-const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
-
-type CliResult = { stdout: string; stderr: string; code: number };
-
-const cli = (...args: string[]): Promise<CliResult> => cliWithEnv({}, ...args);
-
-async function cliWithEnv(env: Record<string, string>, ...args: string[]): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    });
-    return { stdout, stderr, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
+const cli = (...args: string[]): Promise<CliResult> => runCli({}, ...args);
 
 let dir: string;
 beforeAll(async () => {
@@ -173,7 +154,7 @@ describe('flux-serve tiny + build', () => {
   it('FLUX_SERVE_LOG_PLACEMENT=1: ONNX Runtime logs the provider of every node at session creation', async () => {
     const args = ['--model', join(dir, 'model'), '--prompt', 'x', '--size', '256*256', '--steps', '1'];
     const out = join(dir, 'gen', 'placed.png');
-    const placed = await cliWithEnv({ FLUX_SERVE_LOG_PLACEMENT: '1' }, 'generate', ...args, '--out', out);
+    const placed = await runCli({ FLUX_SERVE_LOG_PLACEMENT: '1' }, 'generate', ...args, '--out', out);
     expect(placed.code, placed.stderr.slice(-3000)).toBe(0);
     expect(placed.stderr).toMatch(/All nodes placed on \[CPUExecutionProvider\]. Number of nodes: [1-9]/);
     const quiet = await cli('generate', ...args, '--out', out);
