@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { type FluxConfig, parseFluxConfig } from '../arch/flux-config.js';
 import { errors } from '../errors.js';
-import { type Manifest, readManifest } from './manifest.js';
+import { type ComponentManifest, type Manifest, readManifest } from './manifest.js';
 import { type LoadedSession, loadSession, type SessionOptions } from './session.js';
 
 export interface FluxModel {
@@ -32,8 +32,24 @@ export interface FluxModel {
  */
 export const CPU_FALLBACK_MAX_PARAMETERS = 1e9;
 
+/** Everything a caller chooses about the sessions; prepacking is chosen per component. */
+export type ModelSessionOptions = Omit<SessionOptions, 'prepack'>;
+
+/**
+ * The options one component's session gets: prepacking follows the component, not the caller,
+ * because only MatMulNBits gains from it (a quantized component's linears are all MatMulNBits;
+ * a float one would only pay a RAM copy of its weights). On CUDA, MatMulNBits repacks only on
+ * its opt-in fpA_intB path, so this changes nothing there by default.
+ */
+export function componentSessionOptions(
+  component: Pick<ComponentManifest, 'quant'>,
+  options: ModelSessionOptions,
+): SessionOptions {
+  return { ...options, prepack: component.quant !== undefined };
+}
+
 /** @example const model = await loadFluxModel(dir, { provider: 'cuda:0', log }); */
-export async function loadFluxModel(dir: string, options: SessionOptions): Promise<FluxModel> {
+export async function loadFluxModel(dir: string, options: ModelSessionOptions): Promise<FluxModel> {
   const manifest = await readManifest(dir);
   const component = (name: string) => {
     const c = manifest.components[name];
@@ -42,13 +58,14 @@ export async function loadFluxModel(dir: string, options: SessionOptions): Promi
   };
   const transformer = component('transformer');
   const parameters = Object.values(manifest.components).reduce((n, c) => n + c.parameters, 0);
-  let sessionOptions: SessionOptions = {
+  let sessionOptions: ModelSessionOptions = {
     ...options,
     cpuFallback: options.cpuFallback ?? parameters < CPU_FALLBACK_MAX_PARAMETERS,
   };
   const sessions: LoadedSession[] = [];
   for (const name of ['clip', 't5', 'transformer', 'vae_decoder', 'vae_encoder']) {
-    const loaded = await loadSession(join(dir, component(name).file), sessionOptions);
+    const c = component(name);
+    const loaded = await loadSession(join(dir, c.file), componentSessionOptions(c, sessionOptions));
     // One fallback warning is enough: the other components go straight to the CPU.
     if (loaded.provider !== sessionOptions.provider) sessionOptions = { ...sessionOptions, provider: 'cpu' };
     sessions.push(loaded);

@@ -2,8 +2,9 @@
  * @module runtime/session
  * ONNX Runtime sessions for built graphs. The execution provider is chosen here and only here, from
  * the `Provider` string (`cpu`, `cuda`, `cuda:N`). Sessions follow onnx-runtime.md §5.6: created by
- * path so the external weights are mmapped, CPU prepacking off (it would copy every MatMul weight),
- * and on CUDA the initializers go to the device allocator instead of the power-of-two arena.
+ * path so the external weights are mmapped, CPU prepacking off for float graphs (it would copy every
+ * MatMul weight) but on for quantized ones (`prepack`), and on CUDA the initializers go to the device
+ * allocator instead of the power-of-two arena.
  *
  * When CUDA cannot be loaded the error says how to install it. Only a caller that allows it
  * (`cpuFallback`, which runtime/flux-model grants to models under a billion parameters, i.e. the
@@ -28,6 +29,13 @@ export interface SessionOptions {
    * was placed on (the Node binding has no API that returns the placement).
    */
   readonly logPlacement?: boolean;
+  /**
+   * Let kernels repack their constant weights when the session is created (default: off). Off
+   * keeps a float graph's MatMul weights in the mmapped file instead of a second copy in RAM; a
+   * MatMulNBits graph needs it on, or the CPU EP dequantizes every weight to float32 on every run
+   * (onnx-runtime.md, addendum 2026-12-07: int4 7.8 s/step off vs 3.2–3.5 s on, fp32 3.4 s).
+   */
+  readonly prepack?: boolean;
   /** Fail when a node cannot run on CUDA instead of placing it on the CPU (`session.disable_cpu_ep_fallback`). */
   readonly strictPlacement?: boolean;
   readonly log: Logger;
@@ -42,7 +50,7 @@ export interface LoadedSession {
 /** The session options of onnx-runtime.md §5.6, for `options`. */
 export function sessionOptions(options: Omit<SessionOptions, 'log'>): ort.InferenceSession.SessionOptions {
   const { name, deviceId } = providerChoice(options.provider);
-  const session: Record<string, string> = { disable_prepacking: '1' };
+  const session: Record<string, string> = { disable_prepacking: options.prepack ? '0' : '1' };
   if (name === 'cuda') {
     session.use_device_allocator_for_initializers = '1';
     if (options.strictPlacement) session.disable_cpu_ep_fallback = '1';

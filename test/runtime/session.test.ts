@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { loadFluxModel } from '../../src/runtime/flux-model.js';
+import { componentSessionOptions, loadFluxModel } from '../../src/runtime/flux-model.js';
 import { parseProvider, providerChoice, workerProvider } from '../../src/runtime/provider.js';
 import { loadSession, sessionOptions } from '../../src/runtime/session.js';
 import { buildTinyModel } from '../support/tiny-model.js';
@@ -67,6 +67,16 @@ describe('sessionOptions', () => {
       },
     });
     expect(cuda.logSeverityLevel).toBe(0);
+  });
+
+  it('lets quantized components prepack their weights and keeps float ones mmapped', () => {
+    const config = (quant?: 'int4') =>
+      sessionOptions(componentSessionOptions(quant ? { quant } : {}, { provider: 'cpu', log })).extra;
+    expect(config('int4')).toEqual({ session: { disable_prepacking: '0' } });
+    expect(config()).toEqual({ session: { disable_prepacking: '1' } });
+    expect(sessionOptions({ provider: 'cuda:0', prepack: true }).extra).toEqual({
+      session: { disable_prepacking: '0', use_device_allocator_for_initializers: '1' },
+    });
   });
 });
 
