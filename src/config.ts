@@ -4,10 +4,9 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { type Provider, parseProvider } from './runtime/provider.js';
+import { NATIVE_CHOICES, type NativeChoice, type Provider, parseProvider } from './runtime/provider.js';
 import { SAFETY_POLICIES, type SafetyPolicy } from './safety/safety-policy.js';
 import { SAFETY_BACKENDS, type SafetyBackend, type SafetySettings } from './safety/safety-screen.js';
-
 export interface Config {
   /** Model home: downloaded checkpoints and built model dirs live here, never in the repo. */
   readonly home: string;
@@ -78,6 +77,8 @@ export interface Config {
   readonly logPlacement: boolean;
   /** On CUDA, fail at session creation when a node would be placed on the CPU. */
   readonly strictPlacement: boolean;
+  /** Whether the transformer runs on the native addon (`FLUX_SERVE_NATIVE`: auto, on, off; runtime/model-session). */
+  readonly native: NativeChoice;
   /** Memory for parsed LoRAs the worker keeps between requests, bytes. */
   readonly loraMemoryBytes: number;
   /** Hugging Face: endpoint (`HF_ENDPOINT`), token (`HF_TOKEN`), offline (`HF_HUB_OFFLINE`). */
@@ -225,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     maxUrlChars: positive(env, 'FLUX_SERVE_MAX_URL_CHARS', 8192),
     logPlacement: flag(env, 'FLUX_SERVE_LOG_PLACEMENT'),
     strictPlacement: flag(env, 'FLUX_SERVE_STRICT_PLACEMENT'),
+    native: oneOf<NativeChoice>(env, 'FLUX_SERVE_NATIVE', NATIVE_CHOICES, 'auto'),
     loraMemoryBytes: positive(env, 'FLUX_SERVE_LORA_MEMORY_BYTES', 4 * 1024 ** 3), // 4 GiB
     hub: Object.freeze({
       endpoint: env.HF_ENDPOINT || undefined,

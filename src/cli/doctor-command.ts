@@ -16,6 +16,7 @@ import {
   providerVerdict,
   SYSTEM_PROBES,
 } from '../runtime/doctor.js';
+import { type NativeRuntime, nativeRuntime } from '../runtime/native-addon.js';
 import { CUDA_INSTALL_HINT, parseProvider, providerChoice } from '../runtime/provider.js';
 
 const GB = 1e9;
@@ -29,7 +30,16 @@ export interface DoctorSummary extends DoctorReport {
   readonly needBytes: number;
   /** Whether the variant fits the device's free memory; null without a GPU. */
   readonly fits: boolean | null;
+  /** Whether the native addon (device-resident transformer inputs) loads, in one line. */
+  readonly native: string;
   readonly ok: boolean;
+}
+
+/** The doctor line for the native addon (runtime/native-addon). */
+export function nativeVerdict(native: NativeRuntime): string {
+  return native.available
+    ? `native addon: loads (ONNX Runtime ${native.version} from ${native.library}); on CUDA the transformer's fixed inputs and LoRA factors are uploaded once`
+    : `native addon: not available — ${native.reason}; the transformer runs on onnxruntime-node, which copies every input to the GPU at every step`;
 }
 
 /** The report as text lines: one fact per line, the verdict last. */
@@ -46,6 +56,7 @@ export function formatDoctor(s: DoctorSummary): string[] {
   for (const [file, present] of Object.entries(s.provider.files))
     lines.push(`${file}: ${present ? 'installed' : 'missing'}`);
   lines.push(providerVerdict(s));
+  lines.push(s.native);
   const device = s.gpus.find((g) => g.index === s.deviceId);
   lines.push(
     `${s.model} ${s.variant}: needs about ${gb(s.needBytes)} of GPU memory (estimate: weights + activations at 1024²)` +
@@ -73,6 +84,7 @@ export async function doctor(
   config: Readonly<Config>,
   options: { model: string; variant: MemoryVariant; deviceId: number },
   probes: DoctorProbes = SYSTEM_PROBES,
+  native: NativeRuntime = nativeRuntime(),
 ): Promise<DoctorSummary> {
   const report = await diagnose({ deviceId: options.deviceId, libraryPath: config.libraryPath }, probes);
   const need = memoryNeeds(await loadModelSpec(options.model)).find((n) => n.variant === options.variant);
@@ -80,7 +92,7 @@ export async function doctor(
   const device = report.gpus.find((g) => g.index === options.deviceId);
   const fits = device ? device.memoryFreeBytes >= needBytes : null;
   const ok = report.gpus.length > 0 && report.provider.loadable && fits !== false;
-  return { ...report, ...options, needBytes, fits, ok };
+  return { ...report, ...options, needBytes, fits, native: nativeVerdict(native), ok };
 }
 
 export function registerDoctor(program: Command, config: Readonly<Config>): void {

@@ -175,6 +175,7 @@ export function registerGenerate(program: Command, config: Readonly<Config>, log
         loraMemoryBytes: config.loraMemoryBytes,
         logPlacement: config.logPlacement,
         strictPlacement: config.strictPlacement,
+        native: config.native,
       });
       try {
         const result = await thread.generate(

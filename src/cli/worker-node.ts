@@ -52,6 +52,7 @@ export function supervise(
       safety: config.safety,
       logPlacement: config.logPlacement,
       strictPlacement: config.strictPlacement,
+      native: config.native,
     },
     { taskTimeoutMs: config.taskTimeoutMs, log },
   );

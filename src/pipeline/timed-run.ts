@@ -4,11 +4,12 @@
  * known and the pipeline's own overhead can be measured (bench/generate.ts).
  */
 import type * as ort from 'onnxruntime-node';
+import type { ModelSession } from '../runtime/model-session.js';
 
 export type TimedRun = (
-  session: ort.InferenceSession,
+  session: ModelSession,
   feeds: Record<string, ort.Tensor>,
-) => Promise<ort.InferenceSession.OnnxValueMapType>;
+) => Promise<Record<string, ort.OnnxValue>>;
 
 export interface RunClock {
   readonly run: TimedRun;

@@ -10,6 +10,13 @@ import type * as ort from 'onnxruntime-node';
 import { type FluxConfig, parseFluxConfig } from '../arch/flux-config.js';
 import { errors } from '../errors.js';
 import { type ComponentManifest, type Manifest, readManifest } from './manifest.js';
+import {
+  type LoadedModelSession,
+  loadDeviceResidentSession,
+  type ModelSession,
+  type SessionRuntime,
+} from './model-session.js';
+import type { NativeChoice } from './provider.js';
 import { type LoadedSession, loadSession, type SessionOptions } from './session.js';
 
 export interface FluxModel {
@@ -19,7 +26,9 @@ export interface FluxModel {
   readonly scheduler: Readonly<Record<string, unknown>>;
   readonly clip: ort.InferenceSession;
   readonly t5: ort.InferenceSession;
-  readonly transformer: ort.InferenceSession;
+  /** On the native addon (device-resident inputs) or onnxruntime-node: runtime/model-session. */
+  readonly transformer: ModelSession;
+  readonly transformerRuntime: SessionRuntime;
   readonly vaeDecoder: ort.InferenceSession;
   readonly vaeEncoder: ort.InferenceSession;
   readonly provider: LoadedSession['provider'];
@@ -33,7 +42,10 @@ export interface FluxModel {
 export const CPU_FALLBACK_MAX_PARAMETERS = 1e9;
 
 /** Everything a caller chooses about the sessions; prepacking is chosen per component. */
-export type ModelSessionOptions = Omit<SessionOptions, 'prepack'>;
+export type ModelSessionOptions = Omit<SessionOptions, 'prepack'> & {
+  /** Which runtime the transformer gets (FLUX_SERVE_NATIVE; default auto). */
+  readonly native?: NativeChoice;
+};
 
 /**
  * The options one component's session gets: prepacking follows the component, not the caller,
@@ -62,32 +74,39 @@ export async function loadFluxModel(dir: string, options: ModelSessionOptions): 
     ...options,
     cpuFallback: options.cpuFallback ?? parameters < CPU_FALLBACK_MAX_PARAMETERS,
   };
-  const sessions: LoadedSession[] = [];
+  const sessions: LoadedModelSession[] = [];
   for (const name of ['clip', 't5', 'transformer', 'vae_decoder', 'vae_encoder']) {
     const c = component(name);
-    const loaded = await loadSession(join(dir, c.file), componentSessionOptions(c, sessionOptions));
+    const path = join(dir, c.file);
+    const options = componentSessionOptions(c, sessionOptions);
+    const loaded =
+      name === 'transformer'
+        ? await loadDeviceResidentSession(path, { ...options, native: sessionOptions.native ?? 'auto' })
+        : { ...(await loadSession(path, options)), runtime: 'onnxruntime-node' as const };
     // One fallback warning is enough: the other components go straight to the CPU.
     if (loaded.provider !== sessionOptions.provider) sessionOptions = { ...sessionOptions, provider: 'cpu' };
     sessions.push(loaded);
   }
   const [clip, t5, flux, vaeDecoder, vaeEncoder] = sessions as [
-    LoadedSession,
-    LoadedSession,
-    LoadedSession,
-    LoadedSession,
-    LoadedSession,
+    LoadedModelSession,
+    LoadedModelSession,
+    LoadedModelSession,
+    LoadedModelSession,
+    LoadedModelSession,
   ];
+  const ortSession = (s: LoadedModelSession) => s.session as ort.InferenceSession;
   const scheduler = JSON.parse(await readFile(join(dir, 'scheduler', 'scheduler_config.json'), 'utf8'));
   return {
     dir,
     manifest,
     transformerConfig: parseFluxConfig(transformer.config),
     scheduler,
-    clip: clip.session,
-    t5: t5.session,
+    clip: ortSession(clip),
+    t5: ortSession(t5),
     transformer: flux.session,
-    vaeDecoder: vaeDecoder.session,
-    vaeEncoder: vaeEncoder.session,
+    transformerRuntime: flux.runtime,
+    vaeDecoder: ortSession(vaeDecoder),
+    vaeEncoder: ortSession(vaeEncoder),
     provider: flux.provider,
     async release() {
       for (const s of sessions) await s.session.release();

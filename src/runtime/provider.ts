@@ -9,6 +9,10 @@ import { dirname, join } from 'node:path';
 
 export type Provider = 'cpu' | 'cuda' | `cuda:${number}`;
 
+/** Whether the transformer runs on the native addon: `auto` (on CUDA when built), `on`, `off` (runtime/model-session). */
+export const NATIVE_CHOICES = ['auto', 'on', 'off'] as const;
+export type NativeChoice = (typeof NATIVE_CHOICES)[number];
+
 export interface ProviderChoice {
   readonly name: 'cpu' | 'cuda';
   /** GPU index for CUDA (0 for `cuda`); undefined for CPU. */

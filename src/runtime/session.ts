@@ -47,14 +47,20 @@ export interface LoadedSession {
   readonly provider: Provider;
 }
 
-/** The session options of onnx-runtime.md §5.6, for `options`. */
-export function sessionOptions(options: Omit<SessionOptions, 'log'>): ort.InferenceSession.SessionOptions {
-  const { name, deviceId } = providerChoice(options.provider);
+/** The `session.*` config entries of onnx-runtime.md §5.6 for `options`, without the `session.` prefix. */
+export function sessionConfig(options: Omit<SessionOptions, 'log'>): Record<string, string> {
   const session: Record<string, string> = { disable_prepacking: options.prepack ? '0' : '1' };
-  if (name === 'cuda') {
+  if (providerChoice(options.provider).name === 'cuda') {
     session.use_device_allocator_for_initializers = '1';
     if (options.strictPlacement) session.disable_cpu_ep_fallback = '1';
   }
+  return session;
+}
+
+/** The session options of onnx-runtime.md §5.6, for `options`. */
+export function sessionOptions(options: Omit<SessionOptions, 'log'>): ort.InferenceSession.SessionOptions {
+  const { name, deviceId } = providerChoice(options.provider);
+  const session = sessionConfig(options);
   return {
     graphOptimizationLevel: 'all',
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),

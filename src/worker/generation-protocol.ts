@@ -4,6 +4,7 @@
  * images as Buffers (structured clone), never as JSON arrays.
  */
 import type { GenerationRequest } from '../pipeline/generation-request.js';
+import type { NativeChoice } from '../runtime/provider.js';
 import type { Provider } from '../runtime/session.js';
 import type { SafetySettings } from '../safety/safety-screen.js';
 
@@ -29,6 +30,8 @@ export interface ThreadInit {
   readonly logPlacement?: boolean;
   /** On CUDA, refuse to place any node on the CPU (session creation fails instead). */
   readonly strictPlacement?: boolean;
+  /** Which runtime the transformer gets (runtime/model-session). */
+  readonly native?: NativeChoice;
 }
 
 export interface ThreadResult {

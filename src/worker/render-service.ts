@@ -54,6 +54,7 @@ export async function startRenderService(
     log,
     ...(init.logPlacement ? { logPlacement: true } : {}),
     ...(init.strictPlacement ? { strictPlacement: true } : {}),
+    ...(init.native ? { native: init.native } : {}),
   });
   // Loaded once, here in the worker: classifying never blocks the server's event loop.
   const safety = init.safety ? await loadSafetyScreen(init.safety, log) : undefined;

@@ -3,11 +3,13 @@
  * should make, computed here independently and naively in float64 from the very values written
  * (lora.md §6 formulas, key names typed out per format rather than taken from src/lora).
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FluxConfig } from '../../src/arch/flux-config.js';
 import { fluxLinears } from '../../src/arch/flux-layers.js';
+import type { LoraRequest } from '../../src/pipeline/generation-request.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/weights/float16.js';
 import { seededNormal } from '../../src/weights/random.js';
 import {
@@ -201,4 +203,16 @@ export async function fixtureBytes(f: LoraFixture): Promise<Uint8Array> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** `bytes` written as `dir/path`, requested at `scale` the way the server hands a local LoRA to the worker. */
+export async function localLora(
+  dir: string,
+  path: string,
+  bytes: Uint8Array,
+  scale: number,
+): Promise<LoraRequest> {
+  const file = join(dir, path);
+  await writeFile(file, bytes);
+  return { path, scale, file, sha256: createHash('sha256').update(bytes).digest('hex') };
 }

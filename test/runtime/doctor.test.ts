@@ -48,6 +48,15 @@ describe('doctor', () => {
     }
   });
 
+  it('says whether the native addon loads, and what its absence costs', async () => {
+    const here = formatDoctor(await doctor(config, options, noGpu)).join('\n');
+    expect(here).toMatch(/^native addon: loads \(ONNX Runtime 1\.29\.0 from .*libonnxruntime\.so\.1\)/m);
+    const missing = await doctor(config, options, noGpu, { available: false, reason: 'no compiler' });
+    expect(formatDoctor(missing)).toContain(
+      'native addon: not available — no compiler; the transformer runs on onnxruntime-node, which copies every input to the GPU at every step',
+    );
+  });
+
   it('says clearly that no GPU was found', async () => {
     const s = await doctor(config, options, noGpu);
     expect(s).toMatchObject({ gpus: [], fits: null, ok: false });

@@ -55,12 +55,13 @@ export function randomLora(c: FluxConfig, seed: number, rank: number, scale = 0.
   );
 }
 
-export async function runFlux(
-  session: ort.InferenceSession,
-  c: FluxConfig,
-  x: RefInputs,
-  lora?: RefLora,
-): Promise<Float32Array> {
+/** Anything with onnxruntime-node's `run`: an InferenceSession or a DeviceSession. */
+export interface Runnable {
+  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.OnnxValue>>;
+}
+
+/** The transformer's feeds for `x`, with `lora` (rank-0 inputs where it has none). */
+export function fluxFeeds(c: FluxConfig, x: RefInputs, lora?: RefLora): Record<string, ort.Tensor> {
   const t = (data: Float64Array, dims: number[]) => new ort.Tensor('float32', Float32Array.from(data), dims);
   const { batch: B, imgTokens: L, txtTokens: T } = x;
   const feeds: Record<string, ort.Tensor> = {
@@ -78,8 +79,17 @@ export async function runFlux(
     feeds[names.a.name] = t(d.a, [layer.in, d.rank]);
     feeds[names.b.name] = t(d.b, [d.rank, layer.out]);
   }
-  const result = await session.run(feeds);
+  return feeds;
+}
+
+export async function runFlux(
+  session: Runnable,
+  c: FluxConfig,
+  x: RefInputs,
+  lora?: RefLora,
+): Promise<Float32Array> {
+  const result = await session.run(fluxFeeds(c, x, lora));
   const out = result[FLUX_IO.out];
   if (!out) throw new Error('no output');
-  return out.data as Float32Array;
+  return (out as ort.Tensor).data as Float32Array;
 }

@@ -2,9 +2,6 @@
  * LoraFeeds.prepare on real LoRA files of the tiny model: the runtime inputs, and the per-LoRA load
  * report summary the worker logs (lora.md §11), the same whether the LoRA was parsed now or cached.
  */
-import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FluxConfig } from '../../src/arch/flux-config.js';
 import { fluxLinears } from '../../src/arch/flux-layers.js';
@@ -12,19 +9,13 @@ import { loadModelSpec } from '../../src/build/model-spec.js';
 import type { LoraRequest } from '../../src/pipeline/generation-request.js';
 import type { ManifestLayer } from '../../src/runtime/manifest.js';
 import { LoraFeeds } from '../../src/worker/lora-feeds.js';
-import { fixtureBytes } from '../lora/lora-fixtures.js';
+import { fixtureBytes, localLora } from '../lora/lora-fixtures.js';
 import { FORMATS } from '../lora/lora-formats.js';
 import { tempDir } from '../weights/fixtures.js';
 
 let c: FluxConfig;
 let layers: ManifestLayer[];
 let loras: LoraRequest[];
-
-async function localLora(dir: string, path: string, bytes: Uint8Array, scale: number): Promise<LoraRequest> {
-  const file = join(dir, path);
-  await writeFile(file, bytes);
-  return { path, scale, file, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
 
 beforeAll(async () => {
   c = (await loadModelSpec('tiny')).transformer;
