@@ -95,6 +95,11 @@ async function loadModel() {
   const [served] = await api('GET', '/api/v3/models');
   if (!served) return;
   model = served.model_id;
+  // A test model's images are noise: say so above everything, not in a log line.
+  Object.assign($('#test-model'), {
+    hidden: !served.test_model,
+    textContent: served.test_model ? served.description : '',
+  });
   const steps = served.api_schema.properties.num_inference_steps;
   Object.assign($('#steps'), { min: steps.minimum, max: steps.maximum, value: steps.default });
 }

@@ -27,6 +27,8 @@ export interface AppOptions {
   readonly publicBaseUrl: string;
   /** Hosted model ids this server answers for. */
   readonly models: readonly string[];
+  /** The model is a test model (runtime/manifest isTestModel): /api/v3/models says so. */
+  readonly testModel?: boolean;
   /** Longest `enable_sync_mode` wait before answering `processing` with code 5004, ms. */
   readonly syncWaitMs: number;
   /** Longest wait of an OpenAI images request before its 504, ms (default syncWaitMs). */

@@ -4,6 +4,7 @@
  * the provider where onnxruntime-node loads it, a real CUDA session) and whether the chosen model
  * variant fits the GPU's free memory. Exit code 0 when CUDA works, 1 otherwise; `--json` for scripts.
  */
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { MEMORY_VARIANTS, type MemoryVariant, memoryNeeds } from '../build/memory-needs.js';
@@ -16,6 +17,7 @@ import {
   providerVerdict,
   SYSTEM_PROBES,
 } from '../runtime/doctor.js';
+import { modelDirState } from '../runtime/manifest.js';
 import { type NativeRuntime, nativeRuntime } from '../runtime/native-addon.js';
 import { CUDA_INSTALL_HINT, parseProvider, providerChoice } from '../runtime/provider.js';
 
@@ -32,7 +34,18 @@ export interface DoctorSummary extends DoctorReport {
   readonly fits: boolean | null;
   /** Whether the native addon (device-resident transformer inputs) loads, in one line. */
   readonly native: string;
+  /** Whether `serve` would find a built model in the home, or fall back to the tiny test model, in one line. */
+  readonly served: string;
   readonly ok: boolean;
+}
+
+/** What `serve` would run from the home: the built model, or (loudly) the tiny test model and how to get the real one. */
+async function servedVerdict(dir: string, model: string): Promise<string> {
+  const state = await modelDirState(dir);
+  if (state === 'built') return `model: ${model} is built in ${dir}; serve uses it`;
+  const why =
+    state === 'interrupted' ? `the build in ${dir} was interrupted` : `${model} is not built in ${dir}`;
+  return `model: ${why}: serve falls back to the tiny random test model, whose images are noise — run \`flux-serve pull ${model} && flux-serve build ${model}\``;
 }
 
 /** The doctor line for the native addon (runtime/native-addon). */
@@ -57,6 +70,7 @@ export function formatDoctor(s: DoctorSummary): string[] {
     lines.push(`${file}: ${present ? 'installed' : 'missing'}`);
   lines.push(providerVerdict(s));
   lines.push(s.native);
+  lines.push(s.served);
   const device = s.gpus.find((g) => g.index === s.deviceId);
   lines.push(
     `${s.model} ${s.variant}: needs about ${gb(s.needBytes)} of GPU memory (estimate: weights + activations at 1024²)` +
@@ -92,7 +106,8 @@ export async function doctor(
   const device = report.gpus.find((g) => g.index === options.deviceId);
   const fits = device ? device.memoryFreeBytes >= needBytes : null;
   const ok = report.gpus.length > 0 && report.provider.loadable && fits !== false;
-  return { ...report, ...options, needBytes, fits, native: nativeVerdict(native), ok };
+  const served = await servedVerdict(join(config.home, 'models', options.model), options.model);
+  return { ...report, ...options, needBytes, fits, native: nativeVerdict(native), served, ok };
 }
 
 export function registerDoctor(program: Command, config: Readonly<Config>): void {

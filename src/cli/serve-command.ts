@@ -27,7 +27,7 @@ import { openSqliteTaskStore } from '../jobs/sqlite-task-store.js';
 import type { TaskStore } from '../jobs/task.js';
 import type { Logger } from '../log.js';
 import { listGpus } from '../runtime/doctor.js';
-import { readManifest } from '../runtime/manifest.js';
+import { isTestModel, type Manifest, readManifest, TEST_MODEL_WARNING } from '../runtime/manifest.js';
 import { workerProvider } from '../runtime/provider.js';
 import { loraResolver } from './lora-resolver.js';
 import { resolveModelDir } from './model-dir.js';
@@ -57,11 +57,25 @@ interface Backend {
 const SAFETY_OFF_WARNING = 'safety checker off on this server: has_nsfw_contents is false without a check';
 
 /** The hosted ids of the model in `modelDir`: the dev ids for a guidance-distilled transformer. */
-async function servedModelsOf(modelDir: string): Promise<readonly string[]> {
-  const transformer = (await readManifest(modelDir)).components.transformer;
+function servedModelsOf(modelDir: string, manifest: Manifest): readonly string[] {
+  const transformer = manifest.components.transformer;
   if (!transformer)
     throw errors.RUNTIME(`${modelDir}: manifest.json has no transformer component; rebuild the model`);
   return servedModels(parseFluxConfig(transformer.config).guidanceEmbeds);
+}
+
+/** Plain text among the JSON logs, so that nobody takes the test model's noise for FLUX.1. */
+function testModelBanner(url: string): string {
+  const rule = '!'.repeat(78);
+  return [
+    rule,
+    `!!! flux-serve at ${url} is serving the TINY RANDOM TEST MODEL: every image is noise.`,
+    '!!! To serve FLUX.1 [schnell] (a ~34 GB download, then a build):',
+    '!!!   flux-serve pull flux.1-schnell && flux-serve build flux.1-schnell',
+    '!!! then start the server again. README, "GPUs and real models", says what a GPU needs.',
+    rule,
+    '',
+  ].join('\n');
 }
 
 /**
@@ -94,8 +108,13 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
       const keys = await serverKeys(flags.keys, config.keys);
       checkListenAddress(flags.host, keys);
       const port = Number(flags.port);
-      const safetyWarnings = config.safety.backend === 'off' ? [SAFETY_OFF_WARNING] : [];
       const modelDir = await resolveModelDir(config, log, flags.model);
+      const manifest = await readManifest(modelDir);
+      const testModel = isTestModel(manifest);
+      const serverWarnings = [
+        ...(config.safety.backend === 'off' ? [SAFETY_OFF_WARNING] : []),
+        ...(testModel ? [TEST_MODEL_WARNING] : []),
+      ];
       await mkdir(config.home, { recursive: true });
       await mkdir(config.dataDir, { recursive: true });
       const outputs = new LocalOutputStore(join(config.dataDir, 'outputs'));
@@ -132,7 +151,8 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
         dispatcher,
         keys,
         publicBaseUrl,
-        models: await servedModelsOf(modelDir),
+        models: servedModelsOf(modelDir, manifest),
+        testModel,
         syncWaitMs: config.syncWaitMs,
         maxQueued: config.maxQueued,
         maxUrlChars: config.maxUrlChars,
@@ -145,7 +165,7 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
         openAiWaitMs: config.openAiWaitMs,
         loraDir: config.loraDir,
         webhookSecret,
-        warnings: safetyWarnings,
+        warnings: serverWarnings,
         ready: backend.ready,
         log,
       });
@@ -156,7 +176,7 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
           outputs,
           publicBaseUrl,
           progress: () => undefined,
-          warnings: safetyWarnings,
+          warnings: serverWarnings,
         }),
         secret: webhookSecret,
         policy: config.fetchPolicy,
@@ -175,6 +195,7 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
       }
       backend.start();
       webhooks.start();
+      if (testModel) process.stderr.write(testModelBanner(publicBaseUrl));
       const shutdown = async () => {
         log.info('shutting down');
         retention.stop();

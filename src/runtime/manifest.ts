@@ -68,6 +68,22 @@ export interface Manifest {
   readonly components: Readonly<Record<string, ComponentManifest>>;
 }
 
+/**
+ * Fewer parameters than this in all five graphs: a test model (the tiny random one, its images
+ * noise), never a FLUX.1 (12B transformer + 4.7B T5). Such a model may fall back to the CPU, and
+ * the server says on every surface that it is serving one.
+ */
+export const TEST_MODEL_MAX_PARAMETERS = 1e9;
+
+/** Whether `manifest` is a test model (TEST_MODEL_MAX_PARAMETERS). */
+export function isTestModel(manifest: Manifest): boolean {
+  return Object.values(manifest.components).reduce((n, c) => n + c.parameters, 0) < TEST_MODEL_MAX_PARAMETERS;
+}
+
+/** What every task of a test model says (api.md `warnings`), and the playground and /api/v3/models show. */
+export const TEST_MODEL_WARNING =
+  'this server runs a tiny random test model, not FLUX.1: its images are noise (to serve FLUX.1 [schnell]: flux-serve pull flux.1-schnell && flux-serve build flux.1-schnell)';
+
 /** Atomic, so a reader (or a crash) never sees half a manifest. `name` is for the build marker. */
 export async function writeManifest(dir: string, manifest: Manifest, name = MANIFEST_FILE): Promise<void> {
   await writeFileAtomic(dir, name, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));

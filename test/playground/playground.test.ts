@@ -97,6 +97,9 @@ describe.skipIf(!available)('playground in Chromium', () => {
   it('submits from the page, shows progress and the image; a seed can be reused', async () => {
     await page.goto(`${server.base}/`);
     await expect(page.title()).resolves.toBe('flux-serve playground');
+    // The tiny model is unmistakable: a banner above everything.
+    await page.waitForSelector('#test-model:not([hidden])');
+    await expect(page.getByRole('alert').textContent()).resolves.toMatch(/tiny random test model.*noise/);
     await page.fill('#prompt', 'a lighthouse at dawn');
     await page.fill('#width', '256');
     await page.fill('#height', '256');

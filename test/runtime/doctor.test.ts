@@ -48,6 +48,13 @@ describe('doctor', () => {
     }
   });
 
+  it('says which model serve would run, and how to get the real one', async () => {
+    const text = formatDoctor(await doctor({ ...config, home: '/nonexistent-home' }, options, noGpu));
+    expect(text).toContain(
+      'model: flux.1-schnell is not built in /nonexistent-home/models/flux.1-schnell: serve falls back to the tiny random test model, whose images are noise — run `flux-serve pull flux.1-schnell && flux-serve build flux.1-schnell`',
+    );
+  });
+
   it('says whether the native addon loads, and what its absence costs', async () => {
     const here = formatDoctor(await doctor(config, options, noGpu)).join('\n');
     expect(here).toMatch(/^native addon: loads \(ONNX Runtime 1\.29\.0 from .*libonnxruntime\.so\.1\)/m);

@@ -4,6 +4,7 @@
  * installed models with their request schema, and the webhook signing secret.
  */
 import type { FastifyInstance } from 'fastify';
+import { TEST_MODEL_WARNING } from '../../runtime/manifest.js';
 import type { ApiContext } from '../api-context.js';
 import { failure, ok } from '../envelope.js';
 import { modelContract } from '../served-models.js';
@@ -57,7 +58,8 @@ export function apiServiceRoutes(api: FastifyInstance, ctx: ApiContext): void {
           model_id: model.id,
           name: model.id.split('/').pop(),
           type: 'text-to-image',
-          description: model.description,
+          description: ctx.testModel ? TEST_MODEL_WARNING : model.description,
+          ...(ctx.testModel ? { test_model: true } : {}),
           api_schema: submitSchema(model),
         })),
       );
