@@ -12,8 +12,10 @@ import type { TaskStore } from '../jobs/task.js';
 import type { Logger } from '../log.js';
 import type { ApiKey } from './auth.js';
 import type { ServerMetrics } from './metrics.js';
+import { mediaUrl } from './routes/media.js';
 import { modelContract } from './served-models.js';
 import type { SubmitOptions } from './submit-schema.js';
+import type { SourcePolicy } from './submit-sources.js';
 import type { TaskPresenter } from './task-presenter.js';
 
 export interface AppOptions {
@@ -49,6 +51,11 @@ export interface AppOptions {
   readonly maxInputPixels?: number;
   /** The LoRA folder, listed by `GET /api/v3/loras` for the playground; none = empty list. */
   readonly loraDir?: string;
+  /**
+   * Tasks read local LoRAs from this node's `loraDir` (one host), so a missing one is a 400 at
+   * submit; in scale-out the workers' folders decide, and only names that leave the folder are refused.
+   */
+  readonly loraFilesAtSubmit?: boolean;
   /** Largest uploaded image, bytes. */
   readonly maxUploadBytes: number;
   /** Shown as `GET /api/v3/webhook/secret`; deliveries are signed with it. */
@@ -71,6 +78,15 @@ export interface ApiContext extends AppOptions {
  * route that creates tasks (the hosted submit, the OpenAI images API) validates with these.
  * @example parseSubmitBody(req.body, submitOptions(ctx, 'wavespeed-ai/flux-schnell-lora'))
  */
+/** What submit checks of the sources a task will read (api/submit-sources). */
+export function sourcePolicy(ctx: AppOptions): SourcePolicy {
+  return {
+    fetchPolicy: ctx.fetchPolicy,
+    mediaBase: mediaUrl(ctx.publicBaseUrl, ''),
+    ...(ctx.loraFilesAtSubmit && ctx.loraDir ? { loraDir: ctx.loraDir } : {}),
+  };
+}
+
 export function submitOptions(ctx: AppOptions, model: string): SubmitOptions {
   return {
     steps: modelContract(model).steps,

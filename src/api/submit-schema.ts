@@ -6,6 +6,7 @@
  */
 import { errors } from '../errors.js';
 import { parseImageInput } from '../image/image-input.js';
+import { checkImageFormat } from '../image/sniff.js';
 import {
   checkGenerationRequest,
   type GenerationRequest,
@@ -311,15 +312,19 @@ export function parseSubmitBody(body: unknown, opts: SubmitOptions = {}): Submit
     ...(maskImage !== '' && { maskImage }),
     outputFormat: parseFormat(str(b, 'output_format', SUBMIT_DEFAULTS.output_format)),
   });
-  // Inline images are checked now (form, base64, size) so that a bad one is a 400, not a failed task;
-  // URLs only for their syntax: the worker fetches them under the private-network rules.
+  // Inline images are checked now (form, base64, size, magic bytes) so that a bad one is a 400, not
+  // a failed task; URLs for their syntax here and their address in submit-sources, and the worker
+  // fetches them under the private-network rules.
   const maxUrlChars = opts.maxUrlChars ?? URL_MAX_CHARS;
   for (const [name, value] of [
     ['image', image],
     ['mask_image', maskImage],
-  ] as const)
-    if (value !== '' && parseImageInput(name, value, opts.maxImageBytes).kind === 'url')
-      checkUrlLength(name, value, maxUrlChars);
+  ] as const) {
+    if (value === '') continue;
+    const parsed = parseImageInput(name, value, opts.maxImageBytes);
+    if (parsed.kind === 'url') checkUrlLength(name, value, maxUrlChars);
+    else checkImageFormat(name, parsed.bytes);
+  }
   const loras = parseLoras(field(b, 'loras'), opts.maxLoras ?? LORA_LIMITS.maxCount, maxUrlChars);
   return {
     request: loras.length > 0 ? { ...request, loras } : request,

@@ -164,6 +164,7 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
         maxInputPixels: config.maxInputPixels,
         openAiWaitMs: config.openAiWaitMs,
         loraDir: config.loraDir,
+        loraFilesAtSubmit: !flags.queue,
         webhookSecret,
         warnings: serverWarnings,
         ready: backend.ready,

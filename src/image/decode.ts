@@ -21,7 +21,7 @@
 import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import { requireInt, requireLength } from '../arguments.js';
 import { errors } from '../errors.js';
-import { sniffImageFormat } from './sniff.js';
+import { checkImageFormat } from './sniff.js';
 
 /** Default limit on an input image's pixels (width × height as stored), checked before decoding. */
 export const MAX_INPUT_PIXELS = 40_000_000;
@@ -59,13 +59,7 @@ async function open(
   field: string,
   maxPixels: number,
 ): Promise<{ image: Sharp; format: string }> {
-  const sniffed = sniffImageFormat(bytes);
-  if (!sniffed.supported) {
-    throw errors.USAGE(
-      `${field}: unsupported image format (${sniffed.name}); allowed formats are PNG, JPEG and WebP`,
-    );
-  }
-  const format = sniffed.format.toUpperCase();
+  const format = checkImageFormat(field, bytes).toUpperCase();
   let width: number;
   let height: number;
   try {

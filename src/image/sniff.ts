@@ -5,6 +5,7 @@
  * (PNG, JPEG, WebP) is enforced on them, before libvips sees the data. A few other common formats
  * are recognised only to name them in the error.
  */
+import { errors } from '../errors.js';
 
 /** The input formats the server decodes. */
 export type InputFormat = 'png' | 'jpeg' | 'webp';
@@ -18,6 +19,19 @@ const ascii = (bytes: Uint8Array, start: number, end: number) =>
   bytes.length >= end
     ? Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1')
     : '';
+
+/**
+ * The format of `bytes`, or FLUX_ERR_USAGE naming `field` and what the bytes look like.
+ * @example checkImageFormat('image', pngBytes) // 'png'
+ */
+export function checkImageFormat(field: string, bytes: Uint8Array): InputFormat {
+  const sniffed = sniffImageFormat(bytes);
+  if (!sniffed.supported)
+    throw errors.USAGE(
+      `${field}: unsupported image format (${sniffed.name}); allowed formats are PNG, JPEG and WebP`,
+    );
+  return sniffed.format;
+}
 
 /**
  * Identifies `bytes` by signature: PNG `89 50 4E 47 0D 0A 1A 0A`, JPEG `FF D8 FF`, WebP

@@ -30,7 +30,13 @@ const TEXT_ENCODER_KEY = {
 
 beforeAll(async () => {
   stack = await startTestStack('api-loras', { maxQueued: 10 });
-  app = await stack.app();
+  // One host, as `serve` runs it: LoRA URLs on loopback allowed (the test's stand-in host), and
+  // local LoRA names judged at submit against the folder the tasks read.
+  app = await stack.app({
+    fetchPolicy: { allowLoopback: true, allowPrivate: false },
+    loraDir: join(stack.root, 'loras'),
+    loraFilesAtSubmit: true,
+  });
   const spec = await loadModelSpec('tiny');
   const config = spec.transformer;
   const fixture = FORMATS.diffusers(config);
@@ -115,16 +121,40 @@ describe('LoRAs through the API', () => {
     expect(data.error).toMatch(/clip-only\.safetensors/);
   });
 
-  it('a missing LoRA or a path escape fails the task with the field named', async () => {
-    for (const path of ['missing.safetensors', '../tasks.db']) {
+  it('a missing LoRA, a path escape or a private LoRA URL is a 400 at submit, naming the field', async () => {
+    const refusals: [string, string][] = [
+      ['missing.safetensors', 'loras[0].path: "missing.safetensors" is not in the LoRA folder'],
+      ['../tasks.db', 'loras[0].path: "../tasks.db" leaves the LoRA folder (..)'],
+      [
+        'http://10.1.2.3/x.safetensors',
+        'loras[0].path: refused to download http://10.1.2.3/x.safetensors: 10.1.2.3 is a private address',
+      ],
+    ];
+    for (const [path, message] of refusals) {
       const res = await app.inject({
         method: 'POST',
         url: `/api/v3/${MODEL}`,
         payload: { prompt: 'x', size: '256*256', num_inference_steps: 1, loras: [{ path }] },
       });
-      const data = await until(app, res.json().data.id, 'failed');
-      expect(data.error).toMatch(/^loras\[0\]\.path: /);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().message).toMatch(new RegExp(`^${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     }
+  });
+
+  it('where the workers hold the LoRA folder (scale-out), a missing LoRA fails its task instead', async () => {
+    const node = await stack.app();
+    const res = await node.inject({
+      method: 'POST',
+      url: `/api/v3/${MODEL}`,
+      payload: {
+        prompt: 'x',
+        size: '256*256',
+        num_inference_steps: 1,
+        loras: [{ path: 'missing.safetensors' }],
+      },
+    });
+    const data = await until(node, res.json().data.id, 'failed');
+    expect(data.error).toMatch(/^loras\[0\]\.path: /);
   });
 
   it('refuses more LoRAs than the limit and scales out of range at submit', async () => {

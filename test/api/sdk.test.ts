@@ -180,8 +180,11 @@ describe('the wavespeed SDK against flux-serve', () => {
     await expectImage(await bytesOf(outputs[0] as string), 'jpeg');
   });
 
-  const LOOPBACK_IMAGE = 'http://127.0.0.1:1/in.png';
-  const REFUSED = 'image: refused to download http://127.0.0.1:1/in.png: 127.0.0.1 is a loopback address';
+  // A host name, not an IP literal: its address is only known when the worker resolves it, so the
+  // refusal comes from the task (an IP literal is refused at submit already).
+  const LOOPBACK_IMAGE = 'http://localhost:1/in.png';
+  const REFUSED =
+    'image: refused to download http://localhost:1/in.png: localhost resolves to 127.0.0.1, which is a loopback address';
 
   it('a failed task (loopback image URL refused by default) rejects run() with our error message', async () => {
     const failing = run({ prompt: 'x', image: LOOPBACK_IMAGE });
@@ -198,7 +201,8 @@ describe('the wavespeed SDK against flux-serve', () => {
   });
 
   it('runNoThrow reports a failed task (undecodable image) as WavespeedPredictionException', async () => {
-    const bad = `data:image/png;base64,${Buffer.from('not an image at all').toString('base64')}`;
+    // A PNG signature passes the submit check; the bytes after it do not decode.
+    const bad = `data:image/png;base64,${Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('not an image at all')]).toString('base64')}`;
     const result = await client.runNoThrow(
       MODEL,
       { prompt: 'x', size: `${SIDE}*${SIDE}`, num_inference_steps: 1, image: bad },

@@ -68,7 +68,7 @@ describe('parseSubmitBody defaults', () => {
     const parsed = parseSubmitBody({
       prompt: 'a dog',
       image: 'https://example.com/a.png',
-      mask_image: 'data:image/png;base64,AAAA',
+      mask_image: 'data:image/png;base64,iVBORw0KGgo=',
       strength: 0.5,
       loras: [{ path: 'owner/repo', scale: 0.7 }, { path: 'style.safetensors' }],
       size: '768*512',
@@ -92,7 +92,7 @@ describe('parseSubmitBody defaults', () => {
       guidanceScale: 0,
       strength: 0.5,
       image: 'https://example.com/a.png',
-      maskImage: 'data:image/png;base64,AAAA',
+      maskImage: 'data:image/png;base64,iVBORw0KGgo=',
       outputFormat: 'webp',
       loras: [
         { path: 'owner/repo', scale: 0.7 },
@@ -253,7 +253,7 @@ describe('parseSubmitBody rules', () => {
     );
   });
 
-  it('inline images are checked at submit; URLs only for their form', () => {
+  it('inline images are checked at submit (form, base64, size, magic bytes); URLs here only for their form', () => {
     expect(rejects({ image: 'data:image/gif;base64,R0lGOD' })).toMatch(
       /^image: data URIs must be data:image\/png/,
     );
@@ -262,7 +262,17 @@ describe('parseSubmitBody rules', () => {
       /^mask_image: the base64 text is truncated/,
     );
     expect(rejects({ image: 'ftp://example.com/a.png' })).toMatch(/^image: unsupported URL scheme "ftp:"/);
-    expect(parseSubmitBody({ prompt: 'x', image: ' iVBO\r\nRw0K ' }).request.image).toBe('iVBO\r\nRw0K');
+    expect(parseSubmitBody({ prompt: 'x', image: ' iVBO\r\nRw0KGgo= ' }).request.image).toBe(
+      'iVBO\r\nRw0KGgo=',
+    );
+    // The bytes must be an image the worker decodes, whatever a data URI declares.
+    expect(rejects({ image: Buffer.from('hello, world').toString('base64') })).toBe(
+      'image: unsupported image format (unknown); allowed formats are PNG, JPEG and WebP',
+    );
+    const gif = `data:image/png;base64,${Buffer.from('GIF89a;').toString('base64')}`;
+    expect(rejects({ image: 'https://example.com/a.png', mask_image: gif })).toBe(
+      'mask_image: unsupported image format (GIF); allowed formats are PNG, JPEG and WebP',
+    );
     expect(parseSubmitBody({ prompt: 'x', image: 'http://10.0.0.1/a.png' }).request.image).toBe(
       'http://10.0.0.1/a.png',
     );
@@ -291,7 +301,7 @@ describe('parseSubmitBody rules', () => {
       /^loras\[0\]\.path: 64 characters, above the limit of 50/,
     );
     // An inline image is no URL: 100 characters of base64 pass a 50-character URL limit.
-    const b64 = 'A'.repeat(100);
+    const b64 = `iVBORw0KGgo${'A'.repeat(89)}`;
     expect(
       parseSubmitBody({ prompt: 'x', image: `data:image/png;base64,${b64}` }, small).request.image,
     ).toMatch(/^data:/);

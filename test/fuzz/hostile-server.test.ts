@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import * as fc from 'fast-check';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_MODEL_WARNING } from '../../src/runtime/manifest.js';
 import {
   type ServerProcess,
   startServer,
@@ -150,13 +151,13 @@ async function waitFinal(id: string): Promise<Record<string, unknown>> {
 }
 
 /** Submits; an accepted task is awaited and must end completed, or failed with a specific error. */
-async function submitAndSettle(body: object, what: string): Promise<Record<string, unknown> | undefined> {
+async function submitAndSettle(body: object, what: string): Promise<Record<string, unknown>> {
   const a = await call('POST', SUBMIT, JSON.stringify(body));
   expectClean(a, what);
   if (a.status !== 200) {
     expect(a.status, what).toBeGreaterThanOrEqual(400);
     expect(a.body?.message, what).not.toMatch(/internal error/);
-    return undefined;
+    return { status: 'refused', error: a.body?.message };
   }
   const data = await waitFinal(a.body?.data?.id as string);
   if (data.status === 'failed') {
@@ -357,7 +358,7 @@ describe('hostile input against the running server', () => {
         { prompt: 'x', ...CHEAP, image: `data:image/png;base64,${b64(bytes)}` },
         name,
       );
-      outcomes.push(`${name}: ${data ? `${data.status} ${data.error ?? ''}` : 'refused'}`);
+      outcomes.push(`${name}: ${data?.status} ${data?.error ?? ''}`);
     }
     const byName = Object.fromEntries(
       outcomes.map((o) => [o.slice(0, o.indexOf(': ')), o.slice(o.indexOf(': ') + 2)]),
@@ -494,7 +495,8 @@ describe('hostile input against the running server', () => {
     expect(checked).toMatchObject({ status: 'completed' });
     expect(checked?.has_nsfw_contents).toEqual([expect.any(Boolean), expect.any(Boolean)]);
     expect((checked?.timings as Record<string, number> | undefined)?.safety).toBeGreaterThanOrEqual(0);
-    expect(checked?.warnings ?? []).toEqual([]);
+    // No safety warning: the checker ran. (The tiny model's own warning is on every task.)
+    expect(checked?.warnings ?? []).toEqual([TEST_MODEL_WARNING]);
     const unchecked = await submitAndSettle(
       { prompt: 'a', ...CHEAP, enable_safety_checker: false },
       'unchecked',

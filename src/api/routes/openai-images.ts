@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Task } from '../../jobs/task.js';
-import { type ApiContext, submitOptions } from '../api-context.js';
+import { type ApiContext, sourcePolicy, submitOptions } from '../api-context.js';
 import { autoEditSize, editInputs } from '../openai-edit-inputs.js';
 import { OpenAiError, openAiErrorHandler, openAiNotFoundHandler } from '../openai-errors.js';
 import {
@@ -25,6 +25,7 @@ import {
   openAiImageRequest,
 } from '../openai-request.js';
 import { parseSubmitBody } from '../submit-schema.js';
+import { checkSubmitSources } from '../submit-sources.js';
 import { mediaUrl } from './media.js';
 import { finished } from './submit.js';
 
@@ -102,6 +103,7 @@ async function run(
   r: OpenAiImageRequest,
 ): Promise<ImagesResponse> {
   const submit = parseSubmitBody(r.body, submitOptions(ctx, r.model));
+  await checkSubmitSources(submit, sourcePolicy(ctx));
   const task = await ctx.store.create({
     model: r.model,
     request: submit.request,

@@ -8,9 +8,10 @@ import { errors } from '../../errors.js';
 import { displayUrl } from '../../hub/fetch-errors.js';
 import { parseFetchUrl, refusedLiteral } from '../../hub/fetch-target.js';
 import type { Task } from '../../jobs/task.js';
-import { type ApiContext, submitOptions } from '../api-context.js';
+import { type ApiContext, sourcePolicy, submitOptions } from '../api-context.js';
 import { failure, ok } from '../envelope.js';
 import { checkUrlLength, parseSubmitBody, SUBMIT_SCHEMA } from '../submit-schema.js';
+import { checkSubmitSources } from '../submit-sources.js';
 
 /** api.md: a sync-mode request that outlives the wait answers its current data with this code. */
 const SYNC_TIMEOUT_CODE = 5004;
@@ -72,6 +73,7 @@ export function submitRoutes(api: FastifyInstance, ctx: ApiContext): void {
       if (!ctx.models.includes(model))
         return reply.code(404).send(failure(404, `model ${model} is not installed`));
       const body = parseSubmitBody(req.body, submitOptions(ctx, model));
+      await checkSubmitSources(body, sourcePolicy(ctx));
       const webhook = req.query.webhook;
       if (webhook !== undefined) checkWebhook(ctx, webhook);
       const task = await ctx.store.create({
