@@ -4,6 +4,7 @@
  * `flux-serve tiny | build | prepare | pull | models | doctor | generate | serve | bench`. Commands
  * print their results on stdout and log pino JSON on stderr.
  */
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { buildModel } from './build/build-model.js';
@@ -27,7 +28,7 @@ import { createLogger } from './log.js';
 import type { WeightQuant } from './weights/quantize.js';
 
 const config = loadConfig();
-const log = createLogger(config.logLevel);
+const log = createLogger(config.logLevel, config.logFormat);
 
 function integer(value: string): number {
   const n = Number(value);
@@ -45,9 +46,10 @@ interface BuildFlags {
   dryRun?: boolean;
 }
 
-const program = new Command('flux-serve').description(
-  'Self-hosted FLUX.1 [schnell] with LoRAs on ONNX Runtime',
-);
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+const program = new Command('flux-serve')
+  .description('Self-hosted FLUX.1 [schnell] with LoRAs on ONNX Runtime')
+  .version(version);
 // Usage errors exit with 2 like every other refused input, not commander's default 1. Set before
 // the subcommands are added: they copy it.
 program.exitOverride();
@@ -137,15 +139,15 @@ registerBench(program, log);
 try {
   await program.parseAsync();
 } catch (error) {
+  // One plain sentence for a person, the exit code for a script; the stack of a failure that is
+  // ours (5xx) in the log at debug.
   if (error instanceof FluxServeError) {
-    log.error(
-      error.statusCode < 500 ? { code: error.code } : { code: error.code, err: error },
-      error.message,
-    );
+    if (error.statusCode >= 500) log.debug({ err: error }, 'command failed');
+    process.stderr.write(`flux-serve: error: ${error.message} (${error.code})\n`);
     process.exitCode = error.statusCode < 500 ? 2 : 1;
   } else if (error instanceof InvalidArgumentError) {
     // Thrown by a command's action (e.g. an unknown --model): commander has not printed it.
-    log.error({ code: error.code }, error.message);
+    process.stderr.write(`flux-serve: error: ${error.message}\n`);
     process.exitCode = 2;
   } else if (error instanceof CommanderError) {
     // A parse error commander has printed already, or --help / --version (exit code 0).

@@ -4,6 +4,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { LOG_FORMATS, type LogFormat } from './log.js';
 import { NATIVE_CHOICES, type NativeChoice, type Provider, parseProvider } from './runtime/provider.js';
 import { SAFETY_POLICIES, type SafetyPolicy } from './safety/safety-policy.js';
 import { SAFETY_BACKENDS, type SafetyBackend, type SafetySettings } from './safety/safety-screen.js';
@@ -11,6 +12,8 @@ export interface Config {
   /** Model home: downloaded checkpoints and built model dirs live here, never in the repo. */
   readonly home: string;
   readonly logLevel: string;
+  /** `FLUX_SERVE_LOG_FORMAT`: readable lines on a terminal (`auto`), or always `json` / `pretty`. */
+  readonly logFormat: LogFormat;
   /** Largest input image download or data URI, bytes. */
   readonly maxImageBytes: number;
   /** Time limit for one image download, ms. */
@@ -184,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   return Object.freeze({
     home,
     logLevel: env.LOG_LEVEL ?? 'info',
+    logFormat: oneOf<LogFormat>(env, 'FLUX_SERVE_LOG_FORMAT', LOG_FORMATS, 'auto'),
     maxImageBytes: positive(env, 'FLUX_SERVE_MAX_IMAGE_BYTES', 20 * 1024 * 1024), // 20 MiB
     fetchTimeoutMs: positive(env, 'FLUX_SERVE_FETCH_TIMEOUT_MS', 30_000), // 30 s
     host: env.FLUX_SERVE_HOST ?? '127.0.0.1',

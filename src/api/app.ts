@@ -26,15 +26,21 @@ import { taskPresenter } from './task-presenter.js';
 
 export type { AppOptions } from './api-context.js';
 
+const isPoll = (method: string) => method === 'GET' || method === 'HEAD';
+
 export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const app = fastify({
     loggerInstance: o.log as FastifyBaseLogger,
     bodyLimit: o.bodyLimit,
+    // Clients poll results, event streams and probes many times a second: their request lines go
+    // to debug (onResponse below), so that an info log shows what changes and stays readable.
+    disableRequestLogging: (req: { method: string }) => isPoll(req.method),
     // Router-level refusals (a path parameter over maxParamLength, a malformed URL) in the envelope too.
     frameworkErrors: errorHandler,
     ajv: { customOptions: { keywords: [...SCHEMA_KEYWORDS] } },
   }) as unknown as FastifyInstance;
   registerErrorHandlers(app);
+
   const metrics = new ServerMetrics({ queueDepth: () => o.store.queueLength(), workerReady: o.ready });
   o.dispatcher.on('finished', (task) => metrics.taskFinished(task));
   o.dispatcher.on('loraCache', (hits, misses) => {
@@ -42,6 +48,11 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     metrics.loraCache.inc({ result: 'miss' }, misses);
   });
   app.addHook('onResponse', async (req, reply) => {
+    if (isPoll(req.method))
+      req.log.debug(
+        { url: req.url, statusCode: reply.statusCode, ms: reply.elapsedTime },
+        'request completed',
+      );
     metrics.httpAnswered(
       req.method,
       req.routeOptions.url ?? 'unmatched',

@@ -7,7 +7,10 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseApiKeys } from '../../src/api/auth.js';
 import { parseSubmitBody } from '../../src/api/submit-schema.js';
+import { loadConfig } from '../../src/config.js';
 import { openSqliteTaskStore } from '../../src/jobs/sqlite-task-store.js';
+import { prettyLogs } from '../../src/log.js';
+import { captureLog } from '../support/log-capture.js';
 import { MODEL, startTestStack, type TestStack, until as untilStatus } from '../support/test-app.js';
 
 let stack: TestStack;
@@ -173,5 +176,36 @@ describe('flux-serve HTTP app', () => {
     } finally {
       await idle.close();
     }
+  });
+});
+
+describe('request logs', () => {
+  it('logs what changes at info and polling (GET) requests at debug', async () => {
+    const { log, records } = captureLog();
+    const logged = await stack.app({ log });
+    const submit = await logged.inject({
+      method: 'POST',
+      url: `/api/v3/${MODEL}`,
+      payload: { prompt: 'x', size: '256*256', num_inference_steps: 1 },
+    });
+    const id = submit.json().data.id as string;
+    for (let i = 0; i < 5; i++)
+      await logged.inject({ method: 'GET', url: `/api/v3/predictions/${id}/result` });
+    await logged.inject({ method: 'GET', url: '/healthz' });
+    const urls = records
+      .filter((r) => r.msg === 'incoming request')
+      .map((r) => (r.req as { url: string }).url);
+    expect(urls).toEqual([`/api/v3/${MODEL}`]);
+  });
+});
+
+describe('log format', () => {
+  it('is readable on a terminal and JSON elsewhere, unless FLUX_SERVE_LOG_FORMAT says', () => {
+    expect(prettyLogs('auto', true)).toBe(true);
+    expect(prettyLogs('auto', false)).toBe(false);
+    expect(prettyLogs('json', true)).toBe(false);
+    expect(prettyLogs('pretty', false)).toBe(true);
+    expect(loadConfig({}).logFormat).toBe('auto');
+    expect(() => loadConfig({ FLUX_SERVE_LOG_FORMAT: 'xml' })).toThrow(/FLUX_SERVE_LOG_FORMAT/);
   });
 });

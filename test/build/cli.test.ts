@@ -189,7 +189,15 @@ describe('flux-serve tiny + build', () => {
   it('a missing checkpoint is a usage error (exit 2) naming the path', async () => {
     const { code, stderr } = await cli('build', join(dir, 'nope'), '--out', join(dir, 'x'));
     expect(code).toBe(2);
-    expect(stderr).toContain('FLUX_ERR_USAGE');
-    expect(stderr).toContain('nope is not a FLUX checkpoint');
+    // One plain sentence, not a log record.
+    expect(stderr.trim()).toMatch(/^flux-serve: error: .*nope is not a FLUX checkpoint.*\(FLUX_ERR_USAGE\)$/);
+  });
+
+  it('--version prints the package version', async () => {
+    const { code, stdout } = await cli('--version');
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe(
+      JSON.parse(await readFile(join(import.meta.dirname, '../../package.json'), 'utf8')).version,
+    );
   });
 });
