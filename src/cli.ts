@@ -25,6 +25,7 @@ import { registerWorker } from './cli/worker-command.js';
 import { loadConfig } from './config.js';
 import { FluxServeError } from './errors.js';
 import { createLogger } from './log.js';
+import { sampleLoraName, writeSampleLora } from './lora/sample-lora.js';
 import type { WeightQuant } from './weights/quantize.js';
 
 const config = loadConfig();
@@ -69,6 +70,23 @@ program
     await writeTinyCheckpoint(dir, spec, { seed: opts.seed });
     log.info({ dir, model: spec.name, seed: opts.seed }, 'tiny checkpoint written');
     process.stdout.write(`${dir}\n`);
+  });
+
+program
+  .command('lora')
+  .description('LoRA helpers')
+  .command('sample')
+  .description('write a sample LoRA (random factors, diffusers layout) for a model, to try LoRAs with')
+  .argument('[file]', 'where to write it (default: the LoRA folder, sample-<model>.safetensors)')
+  .addOption(new Option('--model <name>', 'which manifest in models/').default('tiny'))
+  .option('--rank <n>', 'LoRA rank', integer, 4)
+  .option('--seed <n>', 'random seed', integer, 1)
+  .action(async (file: string | undefined, opts: { model: string; rank: number; seed: number }) => {
+    const spec = await loadModelSpec(opts.model);
+    const out = file ?? join(config.loraDir, sampleLoraName(spec.name));
+    await writeSampleLora(out, spec.transformer, { rank: opts.rank, seed: opts.seed });
+    log.info({ file: out, model: spec.name, rank: opts.rank }, 'sample LoRA written');
+    process.stdout.write(`${out}\n`);
   });
 
 program

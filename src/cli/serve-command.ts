@@ -5,7 +5,7 @@
  * tasks a previous run left `processing` are queued again (or failed after the attempt limit).
  */
 import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { buildApp } from '../api/app.js';
 import { type ApiKey, checkListenAddress, parseApiKeys } from '../api/auth.js';
@@ -16,6 +16,7 @@ import { WebhookSender } from '../api/webhook-sender.js';
 import { parseFluxConfig } from '../arch/flux-config.js';
 import { type Config, loadConfig } from '../config.js';
 import { errors } from '../errors.js';
+import { fileExists } from '../file-exists.js';
 import { Dispatcher, type TaskControl } from '../jobs/dispatcher.js';
 import { lockHome } from '../jobs/home-lock.js';
 import { LocalMediaStore } from '../jobs/media-store.js';
@@ -26,6 +27,7 @@ import { startRetention } from '../jobs/retention.js';
 import { openSqliteTaskStore } from '../jobs/sqlite-task-store.js';
 import type { TaskStore } from '../jobs/task.js';
 import type { Logger } from '../log.js';
+import { sampleLoraName, writeSampleLora } from '../lora/sample-lora.js';
 import { listGpus } from '../runtime/doctor.js';
 import { isTestModel, type Manifest, readManifest, TEST_MODEL_WARNING } from '../runtime/manifest.js';
 import { workerProvider } from '../runtime/provider.js';
@@ -62,6 +64,23 @@ function servedModelsOf(modelDir: string, manifest: Manifest): readonly string[]
   if (!transformer)
     throw errors.RUNTIME(`${modelDir}: manifest.json has no transformer component; rebuild the model`);
   return servedModels(parseFluxConfig(transformer.config).guidanceEmbeds);
+}
+
+/**
+ * On a test model, a sample LoRA in the LoRA folder (once), so that LoRAs can be tried on a fresh
+ * clone: it shows in `/api/v3/loras` and the playground's picker.
+ */
+async function offerSampleLora(
+  loraDir: string,
+  modelDir: string,
+  manifest: Manifest,
+  log: Logger,
+): Promise<void> {
+  const transformer = manifest.components.transformer;
+  const file = join(loraDir, sampleLoraName(basename(modelDir)));
+  if (!transformer || (await fileExists(file))) return;
+  await writeSampleLora(file, parseFluxConfig(transformer.config));
+  log.info({ file }, 'wrote a sample LoRA for the test model (loras[].path: its file name)');
 }
 
 /** Plain text among the JSON logs, so that nobody takes the test model's noise for FLUX.1. */
@@ -111,6 +130,7 @@ export function registerServe(program: Command, defaults: Readonly<Config>, log:
       const modelDir = await resolveModelDir(config, log, flags.model);
       const manifest = await readManifest(modelDir);
       const testModel = isTestModel(manifest);
+      if (testModel) await offerSampleLora(config.loraDir, modelDir, manifest, log);
       const serverWarnings = [
         ...(config.safety.backend === 'off' ? [SAFETY_OFF_WARNING] : []),
         ...(testModel ? [TEST_MODEL_WARNING] : []),

@@ -1,6 +1,7 @@
 /**
  * A server on the tiny random model says so wherever a user looks: a plain-text banner among the
- * logs, every task's `warnings`, and `/api/v3/models` (which the playground's banner reads).
+ * logs, every task's `warnings`, and `/api/v3/models` (which the playground's banner reads); and it
+ * offers a sample LoRA, so that LoRAs can be tried on a fresh clone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_MODEL_WARNING } from '../../src/runtime/manifest.js';
@@ -52,5 +53,31 @@ describe('a server on the tiny random model', () => {
     const task = ((await res.json()) as { data: { status: string; warnings: string[] } }).data;
     expect(task.status).toBe('completed');
     expect(task.warnings).toContain(TEST_MODEL_WARNING);
+  }, 60_000);
+
+  it('offers a sample LoRA in the LoRA folder that changes the image', async () => {
+    const loras = (await (await fetch(`${server.base}/api/v3/loras`)).json()) as { data: { name: string }[] };
+    expect(loras.data.map((l) => l.name)).toEqual(['sample-model.safetensors']);
+    const render = async (extra: object) => {
+      const res = await fetch(`${server.base}/api/v3/wavespeed-ai/flux-schnell-lora`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          prompt: 'noise',
+          size: '256*256',
+          num_inference_steps: 1,
+          seed: 3,
+          enable_sync_mode: true,
+          enable_base64_output: true,
+          ...extra,
+        }),
+      });
+      const data = ((await res.json()) as { data: { status: string; outputs: string[] } }).data;
+      expect(data.status).toBe('completed');
+      return data.outputs[0];
+    };
+    const plain = await render({});
+    const styled = await render({ loras: [{ path: 'sample-model.safetensors', scale: 1 }] });
+    expect(styled).not.toBe(plain);
   }, 60_000);
 });
