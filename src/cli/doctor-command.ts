@@ -48,6 +48,10 @@ async function servedVerdict(dir: string, model: string): Promise<string> {
   return `model: ${why}: serve falls back to the tiny random test model, whose images are noise — run \`flux-serve pull ${model} && flux-serve build ${model}\``;
 }
 
+/** What to do about CUDA libraries that are not found. */
+const LIBRARY_FIX =
+  'install CUDA 13 and cuDNN 9 (e.g. `pip install nvidia-cublas nvidia-cuda-runtime nvidia-curand nvidia-cudnn-cu13`) and put their lib folders on LD_LIBRARY_PATH';
+
 /** The doctor line for the native addon (runtime/native-addon). */
 export function nativeVerdict(native: NativeRuntime): string {
   return native.available
@@ -65,9 +69,12 @@ export function formatDoctor(s: DoctorSummary): string[] {
     );
   }
   for (const [lib, where] of Object.entries(s.libraries)) lines.push(`${lib}: ${where ?? 'not found'}`);
+  if (Object.values(s.libraries).includes(null)) lines.push(`  fix: ${LIBRARY_FIX}`);
   lines.push(`provider folder: ${s.provider.dir}`);
   for (const [file, present] of Object.entries(s.provider.files))
     lines.push(`${file}: ${present ? 'installed' : 'missing'}`);
+  if (!Object.values(s.provider.files).every(Boolean))
+    lines.push('  fix: `npm run setup:cuda` installs the CUDA 13 provider for ONNX Runtime 1.29.0 there');
   lines.push(providerVerdict(s));
   lines.push(s.native);
   lines.push(s.served);

@@ -72,6 +72,11 @@ describe('doctor', () => {
     expect(text[0]).toBe('GPU: no NVIDIA GPU found (nvidia-smi is not installed (no NVIDIA driver))');
     expect(text).toContain('libcublasLt.so.13: not found');
     expect(text).toContain('libonnxruntime_providers_cuda.so: missing');
+    // Each problem comes with what to do about it.
+    expect(text).toContain(
+      '  fix: `npm run setup:cuda` installs the CUDA 13 provider for ONNX Runtime 1.29.0 there',
+    );
+    expect(text.find((l) => l.startsWith('  fix: install CUDA 13 and cuDNN 9'))).toMatch(/LD_LIBRARY_PATH$/);
     expect(text.at(-1)).toMatch(/^verdict: no GPU found — flux-serve runs on the CPU only/);
   });
 
