@@ -281,6 +281,13 @@ async function follow(id, onTask) {
   }
 }
 
+/** What the worker is doing, as the status line says it. */
+function stageText(p) {
+  if (p.stage === 'encode') return 'encoding the prompt';
+  if (p.stage === 'decode') return `decoding — image ${p.step} of ${p.total}`;
+  return `denoising — step ${p.step} of ${p.total}`;
+}
+
 function showProgress(task) {
   const bar = $('#progress');
   bar.hidden = false;
@@ -289,7 +296,7 @@ function showProgress(task) {
     bar.removeAttribute('value');
   } else if (task.status === 'processing') {
     const p = task.progress;
-    setStatus(p ? `denoising — step ${p.step} of ${p.total}` : 'processing');
+    setStatus(p ? stageText(p) : 'processing');
     if (p) bar.value = p.step / p.total;
   }
 }

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type { LocalOutputStore } from '../jobs/output-store.js';
 import type { Task, TaskStore } from '../jobs/task.js';
+import type { StepProgress } from '../pipeline/generate.js';
 import { type TaskData, taskData } from './task-view.js';
 
 export interface TaskPresenterOptions {
@@ -14,7 +15,7 @@ export interface TaskPresenterOptions {
   readonly outputs: LocalOutputStore;
   readonly publicBaseUrl: string;
   /** Step progress of the running task. */
-  readonly progress: (id: string) => { step: number; total: number } | undefined;
+  readonly progress: (id: string) => StepProgress | undefined;
   /** Shown on every task after its own (e.g. a missing safety checker). */
   readonly warnings: readonly string[];
 }

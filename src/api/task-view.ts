@@ -6,6 +6,7 @@
  * only as extra keys, which hosted clients ignore.
  */
 import type { Task, TaskStatus } from '../jobs/task.js';
+import type { StepProgress } from '../pipeline/generate.js';
 
 export interface TaskViewOptions {
   /** The configured public base URL, e.g. `https://gpu.example.com` (a path prefix is kept). */
@@ -15,7 +16,7 @@ export interface TaskViewOptions {
   /** Data URIs in output order, when the request asked for `enable_base64_output`. */
   readonly base64Outputs?: readonly string[];
   /** Live state the store does not keep; shown only when given. */
-  readonly progress?: { readonly step: number; readonly total: number };
+  readonly progress?: StepProgress;
   readonly queuePosition?: number;
   readonly warnings?: readonly string[];
 }
@@ -35,7 +36,7 @@ export interface TaskData {
   readonly seed: number | null;
   /** `"W*H"`: outputs are resized to exactly the requested size. */
   readonly size: string;
-  readonly progress?: { readonly step: number; readonly total: number };
+  readonly progress?: StepProgress;
   readonly queue_position?: number;
   readonly warnings?: string[];
 }

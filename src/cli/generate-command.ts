@@ -180,7 +180,7 @@ export function registerGenerate(program: Command, config: Readonly<Config>, log
       try {
         const result = await thread.generate(
           loras.length > 0 ? { ...request, loras } : request,
-          (step, total) => log.info({ step, total }, 'denoising step'),
+          (p) => log.info(p, p.stage === 'denoise' ? 'denoising step' : p.stage),
           {
             dump: flags.dump !== undefined,
           },

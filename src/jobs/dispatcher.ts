@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { errors, isStoreUnavailable } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { StepProgress } from '../pipeline/generate.js';
 import type { GenerationRequest, LoraRequest } from '../pipeline/generation-request.js';
 import type { LocalOutputStore } from './output-store.js';
 import type { Task, TaskStore } from './task.js';
@@ -48,7 +49,7 @@ export interface Executor {
   ready?(): boolean;
   generate(
     request: GenerationRequest,
-    onStep?: (step: number, total: number) => void,
+    onStep?: (p: StepProgress) => void,
     options?: { readonly signal?: AbortSignal },
   ): Promise<ExecutorResult>;
 }
@@ -89,7 +90,7 @@ export interface DispatcherEvents {
 export interface TaskControl {
   on<K extends keyof DispatcherEvents>(event: K, listener: (...args: DispatcherEvents[K]) => void): unknown;
   off<K extends keyof DispatcherEvents>(event: K, listener: (...args: DispatcherEvents[K]) => void): unknown;
-  progress(id: string): { step: number; total: number } | undefined;
+  progress(id: string): StepProgress | undefined;
   notify(): void;
   /**
    * Cancels a task (api.md extension): a queued one fails at once with `cancelled`; a running one
@@ -100,7 +101,7 @@ export interface TaskControl {
 }
 
 export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskControl {
-  private readonly progressById = new Map<string, { step: number; total: number }>();
+  private readonly progressById = new Map<string, StepProgress>();
   private current: { readonly id: string; readonly abort: AbortController } | undefined;
   private readonly loop = new WakeLoop(() => this.pass());
 
@@ -114,7 +115,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
   }
 
   /** Live step progress of the running task. */
-  progress(id: string): { step: number; total: number } | undefined {
+  progress(id: string): StepProgress | undefined {
     return this.progressById.get(id);
   }
 
@@ -224,8 +225,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> implements TaskCo
       const loraResolveMs = Date.now() - loraStarted;
       const result = await this.executor.generate(
         request,
-        (step, total) => {
-          this.progressById.set(task.id, { step, total });
+        (p) => {
+          this.progressById.set(task.id, p);
           this.emit('changed', task.id);
         },
         { signal: abort.signal },

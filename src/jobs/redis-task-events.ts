@@ -12,11 +12,12 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { StepProgress } from '../pipeline/generate.js';
 import type { Dispatcher, DispatcherEvents, TaskControl } from './dispatcher.js';
 import type { Task, TaskStore } from './task.js';
 
 type Message =
-  | { readonly type: 'changed'; readonly id: string; readonly progress?: { step: number; total: number } }
+  | { readonly type: 'changed'; readonly id: string; readonly progress?: StepProgress }
   | { readonly type: 'finished'; readonly id: string }
   | { readonly type: 'loraCache'; readonly hits: number; readonly misses: number }
   | { readonly type: 'queued' }
@@ -58,7 +59,7 @@ async function channel(url: string, o: RedisEventsOptions, onMessage: (m: Messag
  * @example const control = await RedisTaskEvents.open(url, store, { log }); await buildApp({ dispatcher: control, … })
  */
 export class RedisTaskEvents extends EventEmitter<DispatcherEvents> implements TaskControl {
-  private readonly progressById = new Map<string, { step: number; total: number }>();
+  private readonly progressById = new Map<string, StepProgress>();
   private bus: Awaited<ReturnType<typeof channel>> | undefined;
 
   private constructor(
@@ -92,7 +93,7 @@ export class RedisTaskEvents extends EventEmitter<DispatcherEvents> implements T
     }
   }
 
-  progress(id: string): { step: number; total: number } | undefined {
+  progress(id: string): StepProgress | undefined {
     return this.progressById.get(id);
   }
 

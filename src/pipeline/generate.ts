@@ -37,7 +37,14 @@ export interface GenerationInput {
   readonly lora?: Readonly<Record<string, ort.Tensor>>;
 }
 
+/**
+ * Where a generation is: `encode` (the prompt, and the input image for img2img; step 0 of 1),
+ * `denoise` (step i of n), `decode` (image i of n, the VAE, often the longest stage on a small model).
+ */
+export type Stage = 'encode' | 'denoise' | 'decode';
+
 export interface StepProgress {
+  readonly stage: Stage;
   readonly step: number;
   readonly total: number;
 }
@@ -100,6 +107,7 @@ export async function generate(
   const clock = runClock();
   const c = model.transformerConfig;
   await checkpoint(options.signal);
+  options.onStep?.({ stage: 'encode', step: 0, total: 1 });
   const B = input.numImages;
   const [H, W] = [input.height, input.width];
   const [h, w] = [H / 8, W / 8];
@@ -150,7 +158,7 @@ export async function generate(
     eulerStep(x, out.data as Float32Array, sigma, next);
     if (maskPacked && z0Packed)
       inpaintBlend(x, noisePacked, z0Packed, maskPacked, next, i === input.steps - 1);
-    options.onStep?.({ step: i - start + 1, total });
+    options.onStep?.({ stage: 'denoise', step: i - start + 1, total });
     await checkpoint(options.signal);
   }
   const denoiseDone = performance.now();
@@ -162,6 +170,7 @@ export async function generate(
   const perImage = LATENT_CHANNELS * h * w;
   for (let b = 0; b < B; b++) {
     await checkpoint(options.signal);
+    options.onStep?.({ stage: 'decode', step: b + 1, total: B });
     const { image } = await clock.run(model.vaeDecoder, {
       latent: new ort.Tensor('float32', latents.subarray(b * perImage, (b + 1) * perImage), [
         1,

@@ -6,7 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { FluxServeError } from '../errors.js';
+import type { StepProgress } from '../pipeline/generate.js';
 import type { GenerationRequest } from '../pipeline/generation-request.js';
+
 import type { Provider } from '../runtime/session.js';
 import type {
   RunOptions,
@@ -15,11 +17,12 @@ import type {
   ThreadMessage,
   ThreadResult,
 } from './generation-protocol.js';
+import { progressOf } from './generation-protocol.js';
 
 interface Pending {
   resolve: (r: ThreadResult) => void;
   reject: (e: Error) => void;
-  onStep?: (step: number, total: number) => void;
+  onStep?: (p: StepProgress) => void;
 }
 
 /**
@@ -70,7 +73,7 @@ export class GenerationThread {
     if (m.type === 'ready') return;
     const p = this.pending.get(m.id);
     if (!p) return;
-    if (m.type === 'step') p.onStep?.(m.step, m.total);
+    if (m.type === 'step') p.onStep?.(progressOf(m));
     else {
       this.pending.delete(m.id);
       if (m.type === 'done') p.resolve(m.result);
@@ -80,7 +83,7 @@ export class GenerationThread {
 
   generate(
     request: GenerationRequest,
-    onStep?: (step: number, total: number) => void,
+    onStep?: (p: StepProgress) => void,
     { signal, ...options }: RunOptions = {},
   ): Promise<ThreadResult> {
     const id = randomUUID();

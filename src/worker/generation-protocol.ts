@@ -3,6 +3,8 @@
  * The messages between a generation thread and its owner. Numbers travel as typed arrays and
  * images as Buffers (structured clone), never as JSON arrays.
  */
+
+import type { StepProgress } from '../pipeline/generate.js';
 import type { GenerationRequest } from '../pipeline/generation-request.js';
 import type { NativeChoice } from '../runtime/provider.js';
 import type { Provider } from '../runtime/session.js';
@@ -88,6 +90,11 @@ export interface ThreadError {
 
 export type ThreadMessage =
   | { readonly type: 'ready'; readonly provider: Provider }
-  | { readonly type: 'step'; readonly id: string; readonly step: number; readonly total: number }
+  | ({ readonly type: 'step'; readonly id: string } & StepProgress)
   | { readonly type: 'done'; readonly id: string; readonly result: ThreadResult }
   | { readonly type: 'error'; readonly id: string; readonly error: ThreadError };
+
+/** The progress a `step` message carries. */
+export function progressOf(m: StepProgress): StepProgress {
+  return { stage: m.stage, step: m.step, total: m.total };
+}

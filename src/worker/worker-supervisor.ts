@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { errors, FluxServeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { StepProgress } from '../pipeline/generate.js';
 import type { GenerationRequest } from '../pipeline/generation-request.js';
 import type { Provider } from '../runtime/session.js';
 import type {
@@ -21,6 +22,7 @@ import type {
   ThreadMessage,
   ThreadResult,
 } from './generation-protocol.js';
+import { progressOf } from './generation-protocol.js';
 import { forwardChildLine, type WorkerCommand, workerErrors } from './worker-ipc.js';
 
 export interface WorkerSupervisorOptions {
@@ -40,7 +42,7 @@ interface Running {
   readonly id: string;
   readonly resolve: (r: ThreadResult) => void;
   readonly reject: (e: Error) => void;
-  readonly onStep: ((step: number, total: number) => void) | undefined;
+  readonly onStep: ((p: StepProgress) => void) | undefined;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -125,7 +127,7 @@ export class WorkerSupervisor {
    */
   run(
     request: GenerationRequest,
-    onStep?: (step: number, total: number) => void,
+    onStep?: (p: StepProgress) => void,
     options: RunOptions = {},
   ): Promise<ThreadResult> {
     const task = this.tail.then(() => this.execute(request, onStep, options));
@@ -152,7 +154,7 @@ export class WorkerSupervisor {
 
   private async execute(
     request: GenerationRequest,
-    onStep: ((step: number, total: number) => void) | undefined,
+    onStep: ((p: StepProgress) => void) | undefined,
     { signal, ...options }: RunOptions,
   ): Promise<ThreadResult> {
     signal?.throwIfAborted();
@@ -210,7 +212,7 @@ export class WorkerSupervisor {
       }
       const r = this.running;
       if (!r || r.id !== m.id) return;
-      if (m.type === 'step') r.onStep?.(m.step, m.total);
+      if (m.type === 'step') r.onStep?.(progressOf(m));
       else if (m.type === 'done') this.settle(() => r.resolve(m.result));
       else this.settle(() => r.reject(new FluxServeError(m.error.code, m.error.statusCode, m.error.message)));
     });

@@ -97,9 +97,11 @@ describe('events', () => {
     const seen = events(res.body);
     expect(seen[0]).toMatchObject({ id, status: 'created', queue_position: 1 });
     expect(seen.some((e) => e.status === 'processing')).toBe(true);
-    expect(seen.map((e) => (e.progress as { step: number } | undefined)?.step).filter(Boolean)).toEqual([
-      1, 2, 3,
-    ]);
+    const stages = seen.flatMap((e) => {
+      const p = e.progress as { stage: string; step: number } | undefined;
+      return p ? [`${p.stage} ${p.step}`] : [];
+    });
+    expect(stages).toEqual(['encode 0', 'denoise 1', 'denoise 2', 'denoise 3', 'decode 1']);
     expect(seen.at(-1)).toMatchObject({ id, status: 'completed' });
     expect(seen.at(-1)?.outputs).toEqual([expect.stringMatching(/\/outputs\//)]);
     // Consecutive events always differ: nothing is sent twice.

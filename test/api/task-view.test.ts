@@ -68,13 +68,18 @@ describe('taskData', () => {
   it('reports a fixed seed before the run and live extensions when given', () => {
     const view = taskData(
       { ...created, status: 'processing', request: { ...created.request, seed: 42 } },
-      { ...opts, progress: { step: 2, total: 4 }, queuePosition: 0, warnings: ['unmatched LoRA key x'] },
+      {
+        ...opts,
+        progress: { stage: 'denoise', step: 2, total: 4 },
+        queuePosition: 0,
+        warnings: ['unmatched LoRA key x'],
+      },
     );
     expect(view).toMatchObject({
       status: 'processing',
       seed: 42,
       outputs: [],
-      progress: { step: 2, total: 4 },
+      progress: { stage: 'denoise', step: 2, total: 4 },
       queue_position: 0,
       warnings: ['unmatched LoRA key x'],
     });

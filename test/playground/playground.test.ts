@@ -109,6 +109,8 @@ describe.skipIf(!available)('playground in Chromium', () => {
     await generateAndWait(1);
     const seen = await statuses();
     expect(seen.some((s) => /^denoising — step \d of 3$/.test(s))).toBe(true);
+    // The VAE decode is a stage of its own, not a stuck last step.
+    expect(seen).toContain('decoding — image 1 of 1');
     // The page loads outputs from its own origin (pageUrl), whatever the server's public base URL.
     const src = (await page.getAttribute('#gallery figure img', 'src')) as string;
     expect(src).toMatch(/^\/outputs\/[0-9a-f]{32}-0\.jpg$/);

@@ -29,13 +29,15 @@ describe('GenerationThread', () => {
   it('renders on its own thread while the main event loop keeps running', async () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
-    const steps: number[] = [];
+    const steps: string[] = [];
     const started = performance.now();
-    const result = await thread.generate(request, (step) => steps.push(step), { dump: true });
+    const result = await thread.generate(request, (p) => steps.push(`${p.stage} ${p.step}/${p.total}`), {
+      dump: true,
+    });
     const elapsed = performance.now() - started;
     clearInterval(timer);
     expect(thread.provider).toBe('cpu');
-    expect(steps).toEqual([1, 2, 3]);
+    expect(steps).toEqual(['encode 0/1', 'denoise 1/3', 'denoise 2/3', 'denoise 3/3', 'decode 1/1']);
     expect(result.seed).toBe(11);
     expect((await sharp(result.outputs[0] as Buffer).metadata()).format).toBe('webp');
     expect(result.dump?.sigmas.length).toBe(4);

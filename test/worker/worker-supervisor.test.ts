@@ -39,9 +39,9 @@ describe('WorkerSupervisor', () => {
     expect(worker.ready).toBe(true);
     expect(worker.pid).not.toBe(process.pid);
     expect(worker.provider).toBe('cpu');
-    const steps: number[] = [];
-    const result = await worker.run(request, (step) => steps.push(step), { dump: true });
-    expect(steps).toEqual([1, 2, 3]);
+    const steps: string[] = [];
+    const result = await worker.run(request, (p) => steps.push(`${p.stage} ${p.step}`), { dump: true });
+    expect(steps).toEqual(['encode 0', 'denoise 1', 'denoise 2', 'denoise 3', 'decode 1']);
     expect(result.seed).toBe(11);
     expect(Buffer.isBuffer(result.outputs[0])).toBe(true);
     expect(await sharp(result.outputs[0] as Buffer).metadata()).toMatchObject({
@@ -72,8 +72,8 @@ describe('WorkerSupervisor', () => {
 
   it('rejects a task whose child is killed with a retryable WORKER_CRASHED and restarts the child', async () => {
     const pid = worker.pid as number;
-    const task = worker.run({ ...request, width: 1024, height: 1024, steps: 8 }, (step) => {
-      if (step === 1) process.kill(pid, 'SIGKILL');
+    const task = worker.run({ ...request, width: 1024, height: 1024, steps: 8 }, (p) => {
+      if (p.stage === 'denoise' && p.step === 1) process.kill(pid, 'SIGKILL');
     });
     await expect(task).rejects.toMatchObject({ code: 'FLUX_ERR_WORKER_CRASHED', retryable: true });
     expect(worker.ready).toBe(false);
