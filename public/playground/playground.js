@@ -327,8 +327,43 @@ function reuse(settings) {
 /** A task's id as the page names it: enough to tell tasks apart, short enough to read out. */
 const shortId = (id) => String(id).slice(0, 8);
 
-function addToGallery(task, body) {
-  const figure = document.createElement('figure');
+/** A task's stage timings as the caption shows them, e.g. "text 12 ms · denoise 310 ms · total 402 ms". */
+function timingsText(timings = {}) {
+  const names = ['queue', 'lora_load', 'text', 'denoise', 'decode', 'safety', 'total'];
+  return names
+    .filter((n) => typeof timings[n] === 'number')
+    .map((n) => `${n.replace('_', ' ')} ${Math.round(timings[n])} ms`)
+    .join(' · ');
+}
+
+/** A card in the results grid for a task that is queued or running; filled in when it completes. */
+function pendingCard(body) {
+  const figure = Object.assign(document.createElement('figure'), { className: 'pending' });
+  const bar = Object.assign(document.createElement('progress'), { max: 1 });
+  bar.setAttribute('aria-label', `Progress of "${body.prompt}"`);
+  const caption = Object.assign(document.createElement('figcaption'), { textContent: 'submitting…' });
+  figure.append(bar, caption);
+  $('#gallery').prepend(figure);
+  return {
+    update(task) {
+      const p = task.progress;
+      caption.textContent = `${body.prompt} — ${task.status === 'created' ? `queued${task.queue_position ? `, position ${task.queue_position}` : ''}` : p ? stageText(p) : 'processing'}`;
+      if (p) bar.value = p.step / p.total;
+      else bar.removeAttribute('value');
+    },
+    fail(message) {
+      figure.className = 'failed';
+      bar.remove();
+      caption.textContent = `${body.prompt} — failed: ${message}`;
+    },
+    figure,
+  };
+}
+
+/** Fills `figure` with a completed task's images, parameters, timings and actions. */
+function fillCard(figure, task, body) {
+  figure.className = '';
+  figure.replaceChildren();
   const outputs = task.outputs.map(pageUrl);
   for (const [i, src] of outputs.entries()) {
     const link = Object.assign(document.createElement('a'), { href: src, target: '_blank' });
@@ -345,13 +380,26 @@ function addToGallery(task, body) {
   const lorasText = body.loras.length
     ? ` · LoRAs ${body.loras.map((l) => `${l.path}@${l.scale}`).join(', ')}`
     : '';
-  caption.textContent = `${body.prompt} — ${task.size}, ${body.num_inference_steps} steps, seed ${task.seed}${lorasText}`;
+  const params = `${body.prompt} — ${task.size}, ${body.num_inference_steps} steps, seed ${task.seed}${lorasText}`;
+  caption.append(params, document.createElement('br'));
+  caption.append(
+    Object.assign(document.createElement('span'), {
+      className: 'timings',
+      textContent: timingsText(task.timings),
+    }),
+  );
   const reuseButton = Object.assign(document.createElement('button'), {
     type: 'button',
     textContent: `Reuse seed ${task.seed}`,
   });
   reuseButton.className = 'reuse-seed';
   reuseButton.addEventListener('click', () => reuse({ ...body, seed: task.seed, size: task.size }));
+  const compare = Object.assign(document.createElement('input'), { type: 'checkbox', className: 'compare' });
+  compare.addEventListener('change', () =>
+    toggleCompare(compare, { src: outputs[0], params, timings: timingsText(task.timings) }),
+  );
+  const compareLabel = Object.assign(document.createElement('label'), { className: 'compare-label' });
+  compareLabel.append(compare, ` Compare task ${shortId(task.id)}`);
   const extension = body.output_format === 'jpeg' ? 'jpg' : body.output_format;
   // One link per image, each named for screen readers and link lists ("Download" ×4 says nothing).
   const downloads = outputs.flatMap((href, i) => [
@@ -362,32 +410,72 @@ function addToGallery(task, body) {
       textContent: `Download image ${i + 1} of task ${shortId(task.id)}`,
     }),
   ]);
-  caption.append(document.createElement('br'), reuseButton, ...downloads);
+  caption.append(document.createElement('br'), reuseButton, ' ', compareLabel, ...downloads);
   figure.append(caption);
-  $('#gallery').prepend(figure);
 }
 
+// ---- side-by-side comparison ----------------------------------------------------------------
+
+/** The (at most two) results being compared, oldest first, each with the checkbox that chose it. */
+const compared = [];
+
+function toggleCompare(box, result) {
+  const at = compared.findIndex((c) => c.box === box);
+  if (at >= 0) compared.splice(at, 1);
+  if (box.checked) {
+    compared.push({ box, ...result });
+    // Two at a time: a third choice replaces the oldest.
+    if (compared.length > 2) {
+      const oldest = compared.shift();
+      oldest.box.checked = false;
+    }
+  }
+  const panes = compared.map((c) => {
+    const pane = document.createElement('figure');
+    pane.append(
+      Object.assign(document.createElement('img'), { src: c.src, alt: c.params, className: 'result' }),
+      Object.assign(document.createElement('figcaption'), { textContent: `${c.params} — ${c.timings}` }),
+    );
+    return pane;
+  });
+  $('#compare').replaceChildren(...panes);
+  $('#compare-section').hidden = compared.length === 0;
+}
+
+/** Latest submission: the status line and bar above follow it; each job has its own card below. */
+let latestJob = 0;
+
+/** Submits one job; several can be in flight at once, each followed on its own card. */
 async function generate(event) {
   event.preventDefault();
-  const button = $('#generate');
-  button.disabled = true;
+  const job = ++latestJob;
+  // At once, so that nothing reads the previous job's "done" as this one's.
+  setStatus('submitting…');
+  const body = requestBody();
+  const card = pendingCard(body);
+  const onTask = (task) => {
+    card.update(task);
+    if (job === latestJob) showProgress(task);
+  };
   try {
-    const body = requestBody();
     const created = await api('POST', `/api/v3/${model}`, body);
-    showProgress(created);
-    const final = await follow(created.id, showProgress);
+    onTask(created);
+    const final = await follow(created.id, onTask);
     if (final?.status !== 'completed') throw new Error(final?.error || 'the task did not complete');
-    addToGallery(final, body);
-    const warnings = (final.warnings ?? []).filter((w) => !w.startsWith('safety checker'));
+    fillCard(card.figure, final, body);
+    if (job !== latestJob) return;
+    // The server's own standing warnings are shown once (the banner), not after every job.
+    const banner = $('#test-model').textContent;
+    const warnings = (final.warnings ?? []).filter((w) => !w.startsWith('safety checker') && w !== banner);
     setStatus(
       `done in ${final.timings.total ?? final.timings.inference} ms${warnings.length ? ` — ${warnings.join('; ')}` : ''}`,
     );
     $('#progress').hidden = true;
   } catch (error) {
+    card.fail(error.message);
+    if (job !== latestJob) return;
     setStatus(error.message, true);
     $('#progress').hidden = true;
-  } finally {
-    button.disabled = false;
   }
 }
 

@@ -319,4 +319,33 @@ describe.skipIf(!available)('playground in Chromium', () => {
     await expect(page.isHidden('#more-history')).resolves.toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, '5-history.png'), fullPage: true });
   });
+
+  it('queues several jobs at once, shows their timings, and compares two side by side', async () => {
+    await page.goto(`${server.base}/`);
+    await page.fill('#prompt', 'first of two');
+    await page.fill('#width', '256');
+    await page.fill('#height', '256');
+    await page.fill('#steps', '2');
+    await page.click('#generate');
+    await page.fill('#prompt', 'second of two');
+    await page.click('#generate'); // while the first still runs: the button stays enabled
+    await page.waitForFunction(
+      () => document.querySelectorAll('#gallery figure:not(.pending) img').length === 2,
+      null,
+      {
+        timeout: 60_000,
+      },
+    );
+    const captions = await page.locator('#gallery figcaption').allTextContents();
+    expect(captions.map((c) => c.split(' — ')[0])).toEqual(['second of two', 'first of two']);
+    for (const c of captions) expect(c).toMatch(/denoise \d+ ms · decode \d+ ms.*total \d+ ms/);
+    const boxes = page.getByRole('checkbox', { name: /^Compare task / });
+    await boxes.nth(0).check();
+    await boxes.nth(1).check();
+    await expect(page.locator('#compare img').count()).resolves.toBe(2);
+    await expect(page.locator('#compare figcaption').first().textContent()).resolves.toContain(
+      'second of two',
+    );
+    await page.screenshot({ path: join(ARTIFACTS, '7-queue-compare.png'), fullPage: true });
+  });
 });
