@@ -5,7 +5,7 @@
  */
 
 /** mulberry32: a 32-bit state PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
