@@ -139,10 +139,6 @@ DeviceSession::DeviceSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     check(env, api.get<ort::entry::CreateIoBinding>()(session_, &binding_), "CreateIoBinding");
     check(env, api.get<ort::entry::CreateCpuMemoryInfo>()(ort::kAllocatorDevice, ort::kMemTypeDefault, &host_memory_),
           "CreateCpuMemoryInfo");
-    // Outputs are small (latents, embeddings): ORT allocates them on the host at every run.
-    for (const auto& o : outputs_)
-      check(env, api.get<ort::entry::BindOutputToDevice>()(binding_, o.name.c_str(), host_memory_),
-            ("binding output " + o.name).c_str());
   } catch (...) {
     Free();
     throw;
@@ -245,6 +241,12 @@ Napi::Value DeviceSession::Run(const Napi::CallbackInfo& info) {
     if (bound_.count(s.name) == 0) missing += (missing.empty() ? "" : ", ") + s.name;
   if (!missing.empty()) throw Napi::Error::New(env, "inputs neither bound nor fed: " + missing);
   check(env, api.get<ort::entry::SynchronizeBoundInputs>()(binding_), "SynchronizeBoundInputs");
+  // Outputs are small (latents, embeddings): ORT allocates them on the host, anew at every run,
+  // since a binding keeps the value of the last run and its shape would bind the next one.
+  api.get<ort::entry::ClearBoundOutputs>()(binding_);
+  for (const auto& o : outputs_)
+    check(env, api.get<ort::entry::BindOutputToDevice>()(binding_, o.name.c_str(), host_memory_),
+          ("binding output " + o.name).c_str());
   check(env, api.get<ort::entry::RunWithBinding>()(session_, nullptr, binding_), "run");
 
   ort::Value** values = nullptr;

@@ -13,6 +13,7 @@ import type { ApiContext, AppOptions } from './api-context.js';
 import { authorize } from './auth.js';
 import { errorHandler, registerErrorHandlers } from './error-handler.js';
 import { ServerMetrics } from './metrics.js';
+import { PollQuietLogController } from './request-log.js';
 import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { mediaRoutes } from './routes/media.js';
@@ -26,15 +27,11 @@ import { taskPresenter } from './task-presenter.js';
 
 export type { AppOptions } from './api-context.js';
 
-const isPoll = (method: string) => method === 'GET' || method === 'HEAD';
-
 export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const app = fastify({
     loggerInstance: o.log as FastifyBaseLogger,
     bodyLimit: o.bodyLimit,
-    // Clients poll results, event streams and probes many times a second: their request lines go
-    // to debug (onResponse below), so that an info log shows what changes and stays readable.
-    disableRequestLogging: (req: { method: string }) => isPoll(req.method),
+    logController: new PollQuietLogController(),
     // Router-level refusals (a path parameter over maxParamLength, a malformed URL) in the envelope too.
     frameworkErrors: errorHandler,
     ajv: { customOptions: { keywords: [...SCHEMA_KEYWORDS] } },
@@ -48,11 +45,6 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     metrics.loraCache.inc({ result: 'miss' }, misses);
   });
   app.addHook('onResponse', async (req, reply) => {
-    if (isPoll(req.method))
-      req.log.debug(
-        { url: req.url, statusCode: reply.statusCode, ms: reply.elapsedTime },
-        'request completed',
-      );
     metrics.httpAnswered(
       req.method,
       req.routeOptions.url ?? 'unmatched',

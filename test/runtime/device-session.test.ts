@@ -175,6 +175,21 @@ describe('DeviceSession on the CPU EP', () => {
     raw.release();
   });
 
+  it('gives each run outputs of its own shape (a task of another size after the first)', async () => {
+    const s = DeviceSession.create(small, OPTIONS);
+    for (const rows of [4, 8, 2]) {
+      const x = new ort.Tensor('float32', new Float32Array(3 * rows).fill(1), [rows, 3]);
+      const y = (await s.run({ x })).y;
+      expect(y?.dims).toEqual([rows, 4096]);
+      // Each row is the column sums of W: x is all ones.
+      expect((y?.data as Float32Array)[4096 * (rows - 1)]).toBeCloseTo(
+        Math.sin(0) + Math.sin(4096) + Math.sin(8192),
+        5,
+      );
+    }
+    await s.release();
+  });
+
   it('leaves memory flat over 200 create/bind/release cycles', async () => {
     const x = new ort.Tensor('float32', new Float32Array(3 * 4).fill(0.5), [4, 3]);
     const cycle = async () => {
