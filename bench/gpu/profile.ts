@@ -57,9 +57,13 @@ const TINY_DIMS = {
   image_width: 128,
 };
 
+/** What both modes measure alike: the depths, the LoRA sets and the tiny graphs' sizes. */
+const SHARED = { depths: DEPTHS, loraCounts: [0, 1, 5], loraRank: 16, tinyDims: TINY_DIMS } as const;
+
 export function profile(mode: Mode): Profile {
   if (mode === 'gpu') {
     return {
+      ...SHARED,
       mode,
       provider: 'cuda',
       // Every field left out takes FLUX.1's value (parseFluxConfig's defaults are schnell's).
@@ -67,15 +71,12 @@ export function profile(mode: Mode): Profile {
       widthLabel: 'hidden 3072, 24 heads × 128',
       sizes: [1024, 512],
       txtTokens: 512,
-      depths: DEPTHS,
       warmup: 3,
       runs: 10,
-      loraCounts: [0, 1, 5],
-      loraRank: 16,
-      tinyDims: TINY_DIMS,
     };
   }
   return {
+    ...SHARED,
     mode,
     provider: 'cpu',
     widthConfig: {
@@ -91,12 +92,8 @@ export function profile(mode: Mode): Profile {
     widthLabel: 'toy width: hidden 32, 2 heads × 16 (dry run)',
     sizes: [128, 64],
     txtTokens: 32,
-    depths: DEPTHS,
     warmup: 1,
     runs: 3,
-    loraCounts: [0, 1, 5],
-    loraRank: 16,
-    tinyDims: TINY_DIMS,
   };
 }
 
