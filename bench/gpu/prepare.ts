@@ -53,7 +53,7 @@ const { values } = parseArgs({
 const local = values.local as boolean;
 const compress = values.compress ?? (local ? 'none' : 'xz');
 if (compress !== 'xz' && compress !== 'none') throw new Error(`--compress ${compress}: expected xz or none`);
-const out = resolve(values.out ?? join(repo, '.device', 'gpu'));
+const out = values.out ? resolve(process.env.FLUX_GPU_CWD ?? '.', values.out) : join(repo, '.device', 'gpu');
 const cache = values.cache as string;
 const timings: Record<string, number> = {};
 const started = performance.now();
@@ -232,8 +232,11 @@ async function main(): Promise<void> {
   const tree = await treeBytes();
   const inside = !relative(repo, out).startsWith('..');
   const piece = pieceBytes(tree, 64 * 1024, TREE_MARGIN);
-  await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
+  // Only an earlier payload's files go: --out may name a folder that holds other things.
+  for (const f of await readdir(out))
+    if (/^(payload\.tar(\.xz)?\.part-\d+|SHA256SUMS|payload\.json|calls\.json)$/.test(f))
+      await rm(join(out, f));
   const stageDir = await mkdtemp(join(tmpdir(), 'flux-gpu-payload-'));
   try {
     const manifest = await timed('stage', () => stage(join(stageDir, 'root')));
