@@ -9,7 +9,8 @@ import { fluxTensors } from './flux-layers.js';
 import type { ParamTensor } from './param-tensor.js';
 import { type Normal, type RandomTensor, randomTensors } from './random-tensors.js';
 
-function stdFor(t: ParamTensor): Normal {
+/** The distribution of one tensor; bench/gpu draws full-width checkpoints from it with a faster generator. */
+export function stdFor(t: ParamTensor): Normal {
   if (t.name.endsWith('.scale')) return { std: 0.1, mean: 1 };
   if (t.name.endsWith('.bias')) return { std: 0.1, mean: 0 };
   return { std: 1 / Math.sqrt(t.shape[1] ?? 1), mean: 0 };
