@@ -128,10 +128,7 @@ function forSession(feeds: Record<string, ort.Tensor>, names: readonly string[])
   return Object.fromEntries(names.flatMap((n) => (feeds[n] ? [[n, feeds[n]]] : [])));
 }
 
-/**
- * One session per image size: the addon binds its outputs once, and ONNX Runtime then refuses a
- * run whose output shape differs from the first (see `addonShapeChange`).
- */
+/** One session per image size, so that each size's session-creation time is measured too. */
 async function timeDepth(
   ctx: RunContext,
   path: string,
@@ -160,9 +157,9 @@ async function timeDepth(
 }
 
 /**
- * Whether one DeviceSession runs two image sizes in a row, as a worker's does across tasks. With
- * the addon as of 2026-12-07 it does not: outputs are bound once (BindOutputToDevice at creation)
- * and the second shape is refused.
+ * Whether one DeviceSession runs two image sizes in a row, as a worker's does across tasks. The
+ * rehearsal found it refused the second shape (outputs were bound once, at creation); the addon now
+ * binds them anew at every run, and this stays as the check on the GPU.
  */
 export async function addonShapeChange(ctx: RunContext, path: string, config: FluxConfig): Promise<string> {
   const { profile } = ctx;

@@ -14,8 +14,8 @@ export class PollQuietLogController extends LogController {
     reply: FastifyReply,
     metadata?: Record<string, unknown>,
   ): void {
-    if (!isPoll(request)) return super.incomingRequest(request, reply, metadata);
-    if (!this.isLogDisabled(request)) request.log.debug({ req: request }, 'incoming request');
+    if (!isPoll(request)) super.incomingRequest(request, reply, metadata);
+    else if (!this.isLogDisabled(request)) request.log.debug({ req: request }, 'incoming request');
   }
 
   override requestCompleted(
@@ -24,8 +24,8 @@ export class PollQuietLogController extends LogController {
     reply: FastifyReply,
     metadata?: Record<string, unknown>,
   ): void {
-    if (error || !isPoll(request)) return super.requestCompleted(error, request, reply, metadata);
-    if (!this.isLogDisabled(request))
+    if (error || !isPoll(request)) super.requestCompleted(error, request, reply, metadata);
+    else if (!this.isLogDisabled(request))
       reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
   }
 }
