@@ -41,6 +41,8 @@ const TRIALS = Number(values.trials);
 const BURST = Number(values.burst);
 const random = mulberry32(Number(values.seed));
 const MODEL = 'wavespeed-ai/flux-schnell-lora';
+/** Longest wait for a restarted server to answer /readyz, ms: restarts are many, the machine may be busy. */
+const READY_MS = 120_000;
 /** Longest wait for the tasks of one trial to end, ms. */
 const SETTLE_MS = 120_000;
 /** Webhook retries a few hundred ms apart, so a trial does not wait the production minutes. */
@@ -232,7 +234,13 @@ interface Backend {
 }
 
 async function sqliteBackend(dir: TinyServerRoot, port: number): Promise<Backend> {
-  let server: ServerProcess = await startServer({ model: dir.model, home: dir.home, port, env: ENV });
+  let server: ServerProcess = await startServer({
+    model: dir.model,
+    home: dir.home,
+    port,
+    env: ENV,
+    readyTimeoutMs: READY_MS,
+  });
   const secret = (await json<{ secret: string }>(await fetch(`${server.base}/api/v3/webhook/secret`))).secret;
   return {
     base: server.base,
@@ -246,7 +254,13 @@ async function sqliteBackend(dir: TinyServerRoot, port: number): Promise<Backend
         await server.kill('SIGKILL');
         // The worker child exits when its parent's IPC channel closes; make sure before restarting.
         killPid(worker);
-        server = await startServer({ model: dir.model, home: dir.home, port, env: ENV });
+        server = await startServer({
+          model: dir.model,
+          home: dir.home,
+          port,
+          env: ENV,
+          readyTimeoutMs: READY_MS,
+        });
       }
       return target;
     },
@@ -258,8 +272,16 @@ async function redisBackend(dir: TinyServerRoot, port: number): Promise<Backend>
   const redis: RedisServer = await startRedisServer({ persist: true });
   const args = ['--queue', redis.url];
   const api = () =>
-    startServer({ model: dir.model, home: dir.home, port, env: ENV, args: [...args, '--workers', '0'] });
-  const work = () => startWorker({ model: dir.model, home: dir.home, env: ENV, args });
+    startServer({
+      model: dir.model,
+      home: dir.home,
+      port,
+      env: ENV,
+      args: [...args, '--workers', '0'],
+      readyTimeoutMs: READY_MS,
+    });
+  const work = () =>
+    startWorker({ model: dir.model, home: dir.home, env: ENV, args, readyTimeoutMs: READY_MS });
   let server = await api();
   let worker: WorkerProcess = await work();
   const secret = (await json<{ secret: string }>(await fetch(`${server.base}/api/v3/webhook/secret`))).secret;

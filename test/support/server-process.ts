@@ -73,6 +73,8 @@ export interface ServerOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Extra `serve` arguments, e.g. `['--keys', file]`. */
   readonly args?: readonly string[];
+  /** Longest wait for `/readyz`, ms (default 30 s; a bench on a loaded machine may need more). */
+  readonly readyTimeoutMs?: number;
 }
 
 export interface ServerProcess {
@@ -134,7 +136,7 @@ export async function startServer(o: ServerOptions): Promise<ServerProcess> {
     clearTimeout(timer);
   };
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const deadline = Date.now() + (o.readyTimeoutMs ?? READY_TIMEOUT_MS);
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before ready:\n${stderr}`);
@@ -182,7 +184,7 @@ export async function startWorker(o: Omit<ServerOptions, 'port'>): Promise<Worke
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`worker never became ready:\n${stderr}`)),
-      READY_TIMEOUT_MS,
+      o.readyTimeoutMs ?? READY_TIMEOUT_MS,
     );
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-STDERR_TAIL_CHARS);
