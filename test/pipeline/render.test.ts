@@ -95,7 +95,13 @@ describe('render on the tiny model', () => {
       [0.01, 1],
     ] as const) {
       const totals: number[] = [];
-      await render(ctx, { ...base, image, strength }, { onStep: (p) => totals.push(p.total) });
+      await render(
+        ctx,
+        { ...base, image, strength },
+        {
+          onStep: (p) => p.stage === 'denoise' && totals.push(p.total),
+        },
+      );
       expect(totals, `strength ${strength}`).toEqual(new Array(steps).fill(steps));
     }
   });
