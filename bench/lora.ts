@@ -1,8 +1,10 @@
 /**
  * Benchmark: what a LoRA costs the worker. 1) A full-size FLUX.1 [schnell] LoRA: parsing a
  * diffusers-format rank-16 fp16 file (every transformer linear, split q/k/v as diffusers writes
- * them, like Octree/flux-schnell-lora) and packing one and five of them into the transformer's
- * inputs, and the same set again (memoised). 2) The per-step cost of 0, 1 and 5 active LoRAs on
+ * them, like Octree/flux-schnell-lora), the bytes of the transformer inputs one and five of them
+ * pack into (what every step uploads) and the pack time, in the layout of format 1 model dirs and
+ * in today's per-part layout at fp32 and fp16, and the worker's first task and the same set again
+ * (memoised). 2) The per-step cost of 0, 1 and 5 active LoRAs on
  * the tiny model (CPU EP), from the pipeline's denoise timing. Random factors: only time and
  * memory are meaningful.
  *
@@ -13,13 +15,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FluxConfig } from '../src/arch/flux-config.js';
-import { loraInputs } from '../src/arch/flux-io.js';
+import { fluxLoraLayers } from '../src/arch/flux-io.js';
 import { fluxLinears } from '../src/arch/flux-layers.js';
 import { diffusersRecipes } from '../src/arch/flux-names.js';
 import { median } from '../src/bench/stats.js';
 import { loadModelSpec } from '../src/build/model-spec.js';
 import { createLogger } from '../src/log.js';
-import { loraByteSize, packLoras, parseLora } from '../src/lora/index.js';
+import {
+  type LoraEntry,
+  loraByteSize,
+  type PackLayer,
+  packedBytes,
+  packLoras,
+  parseLora,
+} from '../src/lora/index.js';
 import type { GenerationRequest } from '../src/pipeline/generation-request.js';
 import { render } from '../src/pipeline/render.js';
 import { loadFluxModel } from '../src/runtime/flux-model.js';
@@ -84,22 +93,46 @@ const time = <T>(f: () => T): [T, number] => {
   const v = f();
   return [v, performance.now() - t];
 };
-const feedBytes = (feeds: ReturnType<typeof packLoras>) =>
-  [...feeds.values()].reduce((n, f) => n + 4 * (f.a.length + f.b.length), 0);
-
 const [parsed, parseMs] = time(() => parseLora(bytes, config, { name: 'bench' }));
-const [one, packOneMs] = time(() => packLoras(layers, [{ lora: parsed, scale: 0.8 }]));
-const oneBytes = feedBytes(one);
+// The factors as the file holds them (fp16): what a set's inputs are measured against.
+const ownFp16 = plans.reduce((n, p) => n + 2 * p.shape.reduce((x, y) => x * y, 1), 0);
 const five = [1, 0.8, 0.6, 0.4, 0.2].map((scale) => ({ lora: parsed, scale }));
-const [packed5, packFiveMs] = time(() => packLoras(layers, five));
-const fiveBytes = feedBytes(packed5);
 
-const manifestLayers = layers.map((l) => ({
-  ...l,
-  loraA: loraInputs(l).a.name,
-  loraB: loraInputs(l).b.name,
-}));
-const feeds = new LoraFeeds(config, manifestLayers, 4 * 1024 ** 3);
+/** Bytes of the packed set and the median pack time; no set is kept past its own run. */
+function measure(packLayers: readonly PackLayer[], entries: readonly LoraEntry[]): [number, number] {
+  let bytes = 0;
+  const ms: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const [packed, t] = time(() => packLoras(packLayers, entries));
+    bytes = packedBytes(packed);
+    ms.push(t);
+  }
+  return [bytes, median(ms)];
+}
+
+const layouts: [string, readonly PackLayer[], number][] = [
+  // What model dirs built before the per-part inputs take (manifest format 1): one zero-padded pair.
+  ['whole-layer pairs only, fp32 (before)', layers.map(({ parts: _, ...l }) => l), 4],
+  ['per-part pairs, fp32', fluxLoraLayers(config, 'float32'), 4],
+  ['per-part pairs, fp16', fluxLoraLayers(config, 'float16'), 2],
+];
+console.log(`LoRA file: diffusers rank ${rank} fp16, ${plans.length} tensors, ${mb(bytes.length)}`);
+console.log(`parse: ${parseMs.toFixed(0)} ms, ${mb(loraByteSize(parsed))} parsed`);
+console.log(
+  `\npacked inputs per set (median of ${runs} packs), against the LoRAs' own factors at that dtype:`,
+);
+console.log('| layout | 1 LoRA | pack 1 | 5 LoRAs | pack 5 | inputs / own factors |');
+console.log('| --- | --- | --- | --- | --- | --- |');
+for (const [label, packLayers, width] of layouts) {
+  const [oneBytes, oneMs] = measure(packLayers, [{ lora: parsed, scale: 0.8 }]);
+  const [fiveBytes, fiveMs] = measure(packLayers, five);
+  const ratio = oneBytes / ((ownFp16 / 2) * width);
+  console.log(
+    `| ${label} | ${mb(oneBytes)} | ${oneMs.toFixed(0)} ms | ${mb(fiveBytes)} | ${fiveMs.toFixed(0)} ms | ${ratio.toFixed(3)}× |`,
+  );
+}
+
+const feeds = new LoraFeeds(config, fluxLoraLayers(config, 'float16'), 4 * 1024 ** 3);
 const request = [{ path: 'bench', scale: 0.8, file, sha256: 'bench' }];
 const t0 = performance.now();
 await feeds.prepare(request);
@@ -107,14 +140,9 @@ const firstMs = performance.now() - t0;
 const t1 = performance.now();
 await feeds.prepare(request);
 const repeatMs = performance.now() - t1;
-
-console.log(`LoRA file: diffusers rank ${rank} fp16, ${plans.length} tensors, ${mb(bytes.length)}`);
-console.log(`parse:            ${parseMs.toFixed(0)} ms, ${mb(loraByteSize(parsed))} parsed`);
-console.log(`pack 1 LoRA:      ${packOneMs.toFixed(0)} ms, ${mb(oneBytes)} of inputs`);
-console.log(`pack 5 LoRAs:     ${packFiveMs.toFixed(0)} ms, ${mb(fiveBytes)} of inputs`);
-console.log(`worker, 1st task: ${firstMs.toFixed(0)} ms (read + parse + pack + tensors)`);
-console.log(`worker, same set: ${repeatMs.toFixed(1)} ms (parsed and packed sets memoised)`);
-console.log(`peak RSS:         ${mb(process.resourceUsage().maxRSS * 1024)}`);
+console.log(`\nworker (fp16 model), 1st task: ${firstMs.toFixed(0)} ms (read + parse + pack + tensors)`);
+console.log(`worker (fp16 model), same set: ${repeatMs.toFixed(1)} ms (parsed and packed sets memoised)`);
+console.log(`peak RSS: ${mb(process.resourceUsage().maxRSS * 1024)}`);
 
 // 2) Per-step cost of 0 / 1 / 5 active LoRAs on the tiny model.
 const log = createLogger('silent');

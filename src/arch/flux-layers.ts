@@ -5,7 +5,23 @@
  * loader, the random tiny-model writer and the LoRA mapper all derive from these two functions.
  */
 import type { FluxConfig } from './flux-config.js';
-import type { LinearLayer, ParamTensor } from './param-tensor.js';
+import type { LinearLayer, LinearPart, ParamTensor } from './param-tensor.js';
+
+/**
+ * The row ranges of the fused linears that LoRA formats target on their own: diffusers (and kohya
+ * split, OneTrainer) train q, k, v and the single blocks' MLP as separate projections, and XLabs'
+ * single-block `qkv_lora` patches the attention rows of linear1 only. Each range gets its own
+ * LoRA inputs, so none of these formats is ever padded with zero rows (arch/linear.ts).
+ */
+function fusedParts(d: number, mlpHidden?: number): LinearPart[] {
+  const qkv = [
+    { name: 'q', offset: 0, rows: d },
+    { name: 'k', offset: d, rows: d },
+    { name: 'v', offset: 2 * d, rows: d },
+  ];
+  if (mlpHidden === undefined) return qkv;
+  return [...qkv, { name: 'mlp', offset: 3 * d, rows: mlpHidden }, { name: 'qkv', offset: 0, rows: 3 * d }];
+}
 
 /** Every linear of the transformer in graph order; each takes a runtime LoRA. */
 export function fluxLinears(c: FluxConfig): LinearLayer[] {
@@ -30,7 +46,7 @@ export function fluxLinears(c: FluxConfig): LinearLayer[] {
       const p = `double_blocks.${i}.${stream}`;
       layers.push(
         { name: `${p}_mod.lin`, in: d, out: 6 * d },
-        { name: `${p}_attn.qkv`, in: d, out: 3 * d },
+        { name: `${p}_attn.qkv`, in: d, out: 3 * d, parts: fusedParts(d) },
         { name: `${p}_attn.proj`, in: d, out: d },
         { name: `${p}_mlp.0`, in: d, out: c.mlpHidden },
         { name: `${p}_mlp.2`, in: c.mlpHidden, out: d },
@@ -41,7 +57,7 @@ export function fluxLinears(c: FluxConfig): LinearLayer[] {
     const p = `single_blocks.${i}`;
     layers.push(
       { name: `${p}.modulation.lin`, in: d, out: 3 * d },
-      { name: `${p}.linear1`, in: d, out: 3 * d + c.mlpHidden },
+      { name: `${p}.linear1`, in: d, out: 3 * d + c.mlpHidden, parts: fusedParts(d, c.mlpHidden) },
       { name: `${p}.linear2`, in: d + c.mlpHidden, out: d },
     );
   }

@@ -13,8 +13,8 @@ import { clipInputs, clipOutputs } from '../arch/clip-io.js';
 import { clipTensors } from '../arch/clip-layers.js';
 import { buildFlux } from '../arch/flux.js';
 import { parseFluxConfig } from '../arch/flux-config.js';
-import { fluxInputs, fluxOutputs, loraInputs } from '../arch/flux-io.js';
-import { fluxLinears, fluxTensors } from '../arch/flux-layers.js';
+import { fluxInputs, fluxLoraLayers, fluxOutputs } from '../arch/flux-io.js';
+import { fluxTensors } from '../arch/flux-layers.js';
 import { fluxWeightsAsBfl } from '../arch/flux-names.js';
 import type { ParamTensor } from '../arch/param-tensor.js';
 import { buildT5Encoder, t5Inputs, t5Outputs } from '../arch/t5.js';
@@ -118,10 +118,7 @@ export const COMPONENTS: readonly ComponentDef[] = [
         tensors: fluxTensors(c),
         inputs: values(fluxInputs(c)),
         outputs: values(fluxOutputs(c)),
-        layers: fluxLinears(c).map((l) => {
-          const lora = loraInputs(l);
-          return { name: l.name, in: l.in, out: l.out, loraA: lora.a.name, loraB: lora.b.name };
-        }),
+        layers: fluxLoraLayers(c, dtype),
         dtype,
         quant,
         build: (w) => buildFlux(c, fluxWeightsAsBfl(c, w), { dtype, ops, quant }),

@@ -16,6 +16,14 @@ export { MAX_EXACT_RANK } from './lora-block.js';
 export { LoraCache } from './lora-cache.js';
 export type { IgnoreReason } from './lora-keys.js';
 export { type IgnoredKey, type LoraFormat, type LoraReport, loraWarnings } from './lora-report.js';
-export { type LoraEntry, type LoraFeed, packLoras } from './pack-loras.js';
+export {
+  type LayerFeeds,
+  type LoraEntry,
+  type LoraFeed,
+  type LoraValues,
+  type PackLayer,
+  packedBytes,
+  packLoras,
+} from './pack-loras.js';
 export { type ParseOptions, parseLora } from './parse-lora.js';
 export { type LoraBlock, loraByteSize, type ParsedLora } from './parsed-lora.js';

@@ -6,6 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import { FLUX_IO } from '../arch/flux-io.js';
 import type { ManifestLayer } from '../runtime/manifest.js';
+import { allLoraTensors } from './lora-tensors.js';
 import { imageIds, textIds } from './packing.js';
 import type { EncodedPrompt } from './prompt-encoder.js';
 
@@ -48,10 +49,7 @@ export class TransformerFeeds {
     this.fixed[FLUX_IO.y] = f(repeatBatch(spec.prompt.pooled, B), [B, spec.pooledDim]);
     if (spec.guidance !== undefined)
       this.fixed[FLUX_IO.guidance] = f(new Float32Array(B).fill(spec.guidance), [B]);
-    for (const layer of spec.layers) {
-      this.fixed[layer.loraA] = spec.lora?.[layer.loraA] ?? f(new Float32Array(0), [layer.in, 0]);
-      this.fixed[layer.loraB] = spec.lora?.[layer.loraB] ?? f(new Float32Array(0), [0, layer.out]);
-    }
+    Object.assign(this.fixed, allLoraTensors(spec.layers, spec.lora));
     this.imgDims = [B, L, spec.channels];
     this.timesteps = new Float32Array(B);
   }

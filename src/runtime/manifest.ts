@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ComputeDType, OpsVariant } from '../arch/build-context.js';
+import type { LoraLayer } from '../arch/flux-io.js';
 import { errors } from '../errors.js';
 import { fileExists } from '../file-exists.js';
 import { writeFileAtomic } from '../jobs/atomic-write.js';
@@ -20,7 +21,13 @@ export interface SourceFile {
 }
 
 export const MANIFEST_FILE = 'manifest.json';
-export const MANIFEST_FORMAT = 1;
+/**
+ * 2: the transformer's LoRA inputs are in the compute dtype (`layers[].loraDType`), and the parts
+ * of its fused linears have inputs of their own (`layers[].parts`). A flux-serve that reads only
+ * format 1 refuses these dirs by their number instead of failing in ONNX Runtime on an input it
+ * does not feed; format 1 dirs are still read (see `upgraded`).
+ */
+export const MANIFEST_FORMAT = 2;
 /**
  * Present while a build writes into a model dir (manifest-shaped: the components already
  * consistent on disk). A build killed midway leaves it there, so the dir is refused instead of
@@ -28,13 +35,8 @@ export const MANIFEST_FORMAT = 1;
  */
 export const BUILD_MARKER = 'build-in-progress.json';
 
-export interface ManifestLayer {
-  readonly name: string;
-  readonly in: number;
-  readonly out: number;
-  readonly loraA: string;
-  readonly loraB: string;
-}
+/** A LoRA-targetable linear of the transformer and the names and dtype of its runtime inputs. */
+export type ManifestLayer = LoraLayer;
 
 export interface ComponentManifest {
   readonly file: string;
@@ -101,13 +103,30 @@ export function interruptedBuildError(dir: string): Error {
   );
 }
 
+/**
+ * A format 1 manifest as format 2 describes the same graphs: its builds took every LoRA input in
+ * float32, whatever the compute dtype, and had whole-layer LoRA inputs only. Such a dir keeps
+ * working as before (split q/k/v LoRAs zero-padded on the fused layers, fp32 uploads); rebuilding
+ * it makes a LoRA's upload its own factors' bytes, at half that size in fp16.
+ */
+function upgraded(manifest: Manifest): Manifest {
+  if (manifest.format !== 1) return manifest;
+  const components: Record<string, ComponentManifest> = {};
+  for (const [name, c] of Object.entries(manifest.components)) {
+    components[name] = { ...c, layers: c.layers.map((l) => ({ ...l, loraDType: 'float32', parts: [] })) };
+  }
+  return { ...manifest, format: MANIFEST_FORMAT, components };
+}
+
 /** Parses `dir/name` (the manifest or the build marker), refusing another format. */
 export async function parseManifestFile(dir: string, name: string): Promise<Manifest> {
   const manifest = JSON.parse(await readFile(join(dir, name), 'utf8')) as Manifest;
-  if (manifest.format !== MANIFEST_FORMAT) {
-    throw new Error(`${dir}/${name} has format ${manifest.format}; this flux-serve reads ${MANIFEST_FORMAT}`);
+  if (manifest.format !== MANIFEST_FORMAT && manifest.format !== 1) {
+    throw new Error(
+      `${dir}/${name} has format ${manifest.format}; this flux-serve reads 1 and ${MANIFEST_FORMAT}: rebuild the model with this flux-serve`,
+    );
   }
-  return manifest;
+  return upgraded(manifest);
 }
 
 export async function readManifest(dir: string): Promise<Manifest> {

@@ -7,12 +7,13 @@
  * downloaded them and filled in `file` and `sha256`.
  */
 import { readFile } from 'node:fs/promises';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import type { FluxConfig } from '../arch/flux-config.js';
 import { errors } from '../errors.js';
 import { LoraCache, loraWarnings, packLoras, parseLora } from '../lora/index.js';
 import { type LoraSummary, loraSummary } from '../lora/lora-report.js';
 import type { LoraRequest } from '../pipeline/generation-request.js';
+import { loraTensors } from '../pipeline/lora-tensors.js';
 import type { ManifestLayer } from '../runtime/manifest.js';
 
 export interface PreparedLoras {
@@ -62,14 +63,7 @@ export class LoraFeeds {
     if (this.last?.key !== key) {
       // Drop the old set before packing the new one: both at once can be gigabytes.
       this.last = undefined;
-      const packed = packLoras(this.layers, entries);
-      const tensors: Record<string, ort.Tensor> = {};
-      for (const layer of this.layers) {
-        const feed = packed.get(layer.name);
-        if (!feed) continue;
-        tensors[layer.loraA] = new ort.Tensor('float32', feed.a, [layer.in, feed.rank]);
-        tensors[layer.loraB] = new ort.Tensor('float32', feed.b, [feed.rank, layer.out]);
-      }
+      const tensors = loraTensors(this.layers, packLoras(this.layers, entries));
       this.last = { key, tensors };
     }
     return { tensors: this.last.tensors, warnings, reports, hits, misses: loras.length - hits };

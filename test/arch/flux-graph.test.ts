@@ -109,11 +109,33 @@ describe.each(['tiny', 'tiny-dev'] as const)('%s transformer graph', (variant) =
     expect(Array.from(await runFlux(s, c, x))).toEqual(Array.from(await runFlux(s, c, x, zeros)));
   });
 
+  it('fp16 graph takes float16 LoRA inputs and matches the reference with the same LoRA within 1e-2', async () => {
+    const c = ck.spec.transformer;
+    const s = sessions.get('float16-fused') as ort.InferenceSession;
+    const types = new Set(
+      s.inputMetadata.filter((m) => m.name.startsWith('lora.')).map((m) => (m.isTensor ? m.type : '?')),
+    );
+    expect(types).toEqual(new Set(['float16']));
+    const x = randomInputs(c, 6, 1, 2, 2, 3);
+    const lora = randomLora(c, 9, 3);
+    const expected = fluxReference(c, lookup(ck.weights), x, lora);
+    const withoutLora = fluxReference(c, lookup(ck.weights), x);
+    const got = await runFlux(s, c, x, lora, 'float16');
+    expect(relativeError(got, expected)).toBeLessThan(1e-2);
+    expect(relativeError(withoutLora, expected)).toBeGreaterThan(1e-2); // the LoRA really acts
+  });
+
   it.each(['fused', 'plain'] as const)('fp16 %s stays within 1e-2 of fp32', async (ops: OpsVariant) => {
     const c = ck.spec.transformer;
     const x = randomInputs(c, 8, 2, 2, 4, 5);
     const fp32 = await runFlux(sessions.get(`float32-${ops}`) as ort.InferenceSession, c, x);
-    const fp16 = await runFlux(sessions.get(`float16-${ops}`) as ort.InferenceSession, c, x);
+    const fp16 = await runFlux(
+      sessions.get(`float16-${ops}`) as ort.InferenceSession,
+      c,
+      x,
+      undefined,
+      'float16',
+    );
     const err = relativeError(fp16, fp32);
     expect(err).toBeLessThan(1e-2);
     expect(err).toBeGreaterThan(0); // it really ran in half precision

@@ -17,6 +17,7 @@ import { writeModel } from '../../src/onnx/model-writer.js';
 import { Scope } from '../../src/onnx/scope.js';
 import { inMemoryWeights } from '../../src/weights/checkpoint.js';
 import { dequantizeF64 } from '../../src/weights/dequantize.js';
+import { f32ToF16 } from '../../src/weights/float16.js';
 import { quantizeWeight, type WeightQuant } from '../../src/weights/quantize.js';
 import { seededNormal } from '../../src/weights/random.js';
 import { relativeError } from '../support/numerics.js';
@@ -81,13 +82,17 @@ function reference(w: ArrayLike<number>, withLora: boolean): Float64Array {
   return y;
 }
 
-async function run(s: ort.InferenceSession, withLora: boolean): Promise<Float32Array> {
-  const names = loraInputs(layer);
+async function run(s: ort.InferenceSession, dtype: ComputeDType, withLora: boolean): Promise<Float32Array> {
+  const names = loraInputs(layer, dtype);
   const r = withLora ? rank : 0;
+  const t = (data: Float32Array, dims: number[]) =>
+    dtype === 'float32'
+      ? new ort.Tensor('float32', data, dims)
+      : new ort.Tensor('float16', f32ToF16(data), dims);
   const out = await s.run({
     x: new ort.Tensor('float32', x, [1, rows, layer.in]),
-    [names.a.name]: new ort.Tensor('float32', withLora ? loraA : new Float32Array(0), [layer.in, r]),
-    [names.b.name]: new ort.Tensor('float32', withLora ? loraB : new Float32Array(0), [r, layer.out]),
+    [names.a.name]: t(withLora ? loraA : new Float32Array(0), [layer.in, r]),
+    [names.b.name]: t(withLora ? loraB : new Float32Array(0), [r, layer.out]),
   });
   return out.y?.data as Float32Array;
 }
@@ -103,7 +108,7 @@ describe.each([
     const s = await session(quant, dtype);
     const dequant = dequantizeF64(quantizeWeight(weight, layer.out, layer.in, { bits, scaleDType: dtype }));
     for (const withLora of [false, true]) {
-      const got = await run(s, withLora);
+      const got = await run(s, dtype, withLora);
       const err = relativeError(got, reference(dequant, withLora));
       expect(err).toBeLessThan(bound);
       // The float weights give a visibly different product: the graph really used the quantized ones.

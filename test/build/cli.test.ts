@@ -86,6 +86,8 @@ describe('flux-serve tiny + build', () => {
       out: 32,
       loraA: 'lora.img_in.a',
       loraB: 'lora.img_in.b',
+      loraDType: 'float32',
+      parts: [],
     });
     expect(t?.inputs.map((i) => i.name)).toEqual(['img', 'img_ids', 'txt', 'txt_ids', 'timesteps', 'y']);
     expect(t?.sources[0]?.path).toBe('flux1-schnell.safetensors');

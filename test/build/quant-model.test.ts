@@ -120,7 +120,7 @@ describe.each(VARIANTS)('tiny model built with --quant %s, %s', (quant, dtype) =
   it('transformer: the quantization error is bounded, and the graph equals the dequantized model', async () => {
     const c = spec.transformer;
     const x = randomInputs(c, 5, 2, 3, 4, 6);
-    const got = await runFlux(s().transformer, c, x);
+    const got = await runFlux(s().transformer, c, x, undefined, dtype);
     const float = fluxReference(c, lookup(flux), x);
     const err = relativeError(got, float);
     expect(err).toBeGreaterThan(QUANT_ERROR[quant].above);
@@ -134,7 +134,7 @@ describe.each(VARIANTS)('tiny model built with --quant %s, %s', (quant, dtype) =
     const x = randomInputs(c, 6, 1, 2, 2, 3);
     const lora = randomLora(c, 9, 3);
     const deq = lookup(dequantized(flux, fluxLinears(c), quant, dtype));
-    const got = await runFlux(s().transformer, c, x, lora);
+    const got = await runFlux(s().transformer, c, x, lora, dtype);
     expect(relativeError(got, fluxReference(c, deq, x, lora))).toBeLessThan(GRAPH_ERROR[dtype]);
     expect(relativeError(got, fluxReference(c, deq, x))).toBeGreaterThan(1e-2); // the LoRA really acts
   });

@@ -8,15 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ComputeDType } from '../../src/arch/build-context.js';
 import { buildFlux } from '../../src/arch/flux.js';
 import type { FluxConfig } from '../../src/arch/flux-config.js';
+import { fluxLoraLayers } from '../../src/arch/flux-io.js';
 import { fluxLinears } from '../../src/arch/flux-layers.js';
 import { randomFluxTensors } from '../../src/arch/random-flux.js';
 import { loadModelSpec } from '../../src/build/model-spec.js';
 import { type LoraEntry, packLoras, parseLora } from '../../src/lora/index.js';
 import { writeModel } from '../../src/onnx/model-writer.js';
+import { loraTensors } from '../../src/pipeline/lora-tensors.js';
 import { inMemoryWeights } from '../../src/weights/checkpoint.js';
-import type { RefLora } from '../reference/flux-reference.js';
 import { randomInputs, runFlux } from '../support/flux-session.js';
 import { relativeError } from '../support/numerics.js';
 import { type Deltas, fixtureBytes, type LoraFixture } from './lora-fixtures.js';
@@ -29,11 +31,15 @@ let c: FluxConfig;
 let base: Weights;
 let baseSession: ort.InferenceSession;
 
-async function session(name: string, weights: Weights): Promise<ort.InferenceSession> {
+async function session(
+  name: string,
+  weights: Weights,
+  dtype: ComputeDType = 'float32',
+): Promise<ort.InferenceSession> {
   const dir = join(root, name);
   await mkdir(dir, { recursive: true });
   await writeModel(
-    buildFlux(c, inMemoryWeights(weights), { dtype: 'float32', ops: 'fused' }),
+    buildFlux(c, inMemoryWeights(weights), { dtype, ops: 'fused' }),
     join(dir, 'transformer.onnx'),
   );
   return ort.InferenceSession.create(join(dir, 'transformer.onnx'));
@@ -55,15 +61,6 @@ function merged(scaled: readonly { delta: Deltas; scale: number }[]): Weights {
     out.set(key, { shape: w.shape, data: Float32Array.from(sum) });
   }
   return out;
-}
-
-function asRefLora(feeds: ReturnType<typeof packLoras>): RefLora {
-  return new Map(
-    [...feeds].map(([name, f]) => [
-      name,
-      { a: Float64Array.from(f.a), b: Float64Array.from(f.b), rank: f.rank },
-    ]),
-  );
 }
 
 beforeAll(async () => {
@@ -90,7 +87,7 @@ async function scenario(name: string, loras: readonly { fixture: LoraFixture; sc
     merged(loras.map((l) => ({ delta: l.fixture.delta, scale: l.scale }))),
   );
   const x = randomInputs(c, 23, 2, 2, 3, 4);
-  const viaInputs = await runFlux(baseSession, c, x, asRefLora(feeds));
+  const viaInputs = await runFlux(baseSession, c, x, loraTensors(fluxLoraLayers(c, 'float32'), feeds));
   const viaMerge = await runFlux(mergedSession, c, x);
   const withoutLora = await runFlux(baseSession, c, x);
   return {
@@ -139,5 +136,21 @@ describe('runtime LoRA inputs against exactly merged weights', () => {
     ).toEqual(feeds);
     expect(effect).toBeGreaterThan(1e-2);
     expect(error).toBeLessThan(1e-4);
+  });
+
+  it('an fp16 graph fed a split q/k/v/mlp diffusers LoRA packed in fp16 stays within 1e-2 of the merge', async () => {
+    // Scale 0.1: this random model's fp16 activations overflow under much stronger deltas, merged or not.
+    const fixture = FORMATS.diffusers(c);
+    const lora = parseLora(await fixtureBytes(fixture), c, { name: 'diffusers' });
+    const fp16Layers = fluxLoraLayers(c, 'float16');
+    const feeds = packLoras(fp16Layers, [{ lora, scale: 0.1 }]);
+    expect(feeds.get('single_blocks.0.linear1')?.parts.get('mlp')?.a).toBeInstanceOf(Uint16Array);
+    const base16 = await session('fp16-base', base, 'float16');
+    const mergedSession = await session('fp16-merged', merged([{ delta: fixture.delta, scale: 0.1 }]));
+    const x = randomInputs(c, 24, 1, 2, 3, 4);
+    const viaInputs = await runFlux(base16, c, x, loraTensors(fp16Layers, feeds), 'float16');
+    const viaMerge = await runFlux(mergedSession, c, x);
+    expect(relativeError(await runFlux(baseSession, c, x), viaMerge)).toBeGreaterThan(1e-2);
+    expect(relativeError(viaInputs, viaMerge)).toBeLessThan(1e-2);
   });
 });

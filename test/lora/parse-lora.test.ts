@@ -9,6 +9,7 @@ import { loadModelSpec } from '../../src/build/model-spec.js';
 import { loraWarnings, packLoras, parseLora } from '../../src/lora/index.js';
 import { type Deltas, fixtureBytes, type LoraFixture } from './lora-fixtures.js';
 import { FORMATS, fullDiff, kohyaSplitQkv, loha, lokr } from './lora-formats.js';
+import { packedDeltas as packedLayerDeltas } from './packed-deltas.js';
 
 let c: FluxConfig;
 beforeAll(async () => {
@@ -17,22 +18,7 @@ beforeAll(async () => {
 
 /** The packed feeds multiplied back out: ΔW [out, in] per layer, float64. */
 function packedDeltas(feeds: ReturnType<typeof packLoras>): Deltas {
-  const out: Deltas = new Map();
-  for (const layer of fluxLinears(c)) {
-    const f = feeds.get(layer.name);
-    if (!f) continue;
-    const d = new Float64Array(layer.out * layer.in);
-    for (let o = 0; o < layer.out; o++) {
-      for (let i = 0; i < layer.in; i++) {
-        let s = 0;
-        for (let k = 0; k < f.rank; k++)
-          s += (f.a[i * f.rank + k] as number) * (f.b[k * layer.out + o] as number);
-        d[o * layer.in + i] = s;
-      }
-    }
-    out.set(layer.name, d);
-  }
-  return out;
+  return packedLayerDeltas(fluxLinears(c), feeds);
 }
 
 function expectSameDeltas(got: Deltas, want: Deltas): void {

@@ -144,7 +144,7 @@ describe('DeviceSession on the CPU EP', () => {
       [{ [FLUX_IO.img]: new ort.Tensor('float32', new Float32Array(7), [1, 1, 7]) }, /does not fit/],
       [
         {
-          [loraInputs(layer).a.name]: new ort.Tensor('float32', new Float32Array(layer.in + 1), [
+          [loraInputs(layer, 'float32').a.name]: new ort.Tensor('float32', new Float32Array(layer.in + 1), [
             layer.in + 1,
             1,
           ]),

@@ -3,9 +3,12 @@
  * and makes the matching float64 reference inputs.
  */
 import * as ort from 'onnxruntime-node';
+import type { ComputeDType } from '../../src/arch/build-context.js';
 import type { FluxConfig } from '../../src/arch/flux-config.js';
-import { FLUX_IO, loraInputs } from '../../src/arch/flux-io.js';
+import { FLUX_IO, fluxLoraLayers } from '../../src/arch/flux-io.js';
 import { fluxLinears } from '../../src/arch/flux-layers.js';
+import { allLoraTensors } from '../../src/pipeline/lora-tensors.js';
+import { f32ToF16 } from '../../src/weights/float16.js';
 import { seededNormal } from '../../src/weights/random.js';
 import type { RefInputs, RefLora } from '../reference/flux-reference.js';
 
@@ -60,8 +63,39 @@ export interface Runnable {
   run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.OnnxValue>>;
 }
 
-/** The transformer's feeds for `x`, with `lora` (rank-0 inputs where it has none). */
-export function fluxFeeds(c: FluxConfig, x: RefInputs, lora?: RefLora): Record<string, ort.Tensor> {
+/** Whole-layer deltas as the LoRA inputs of a graph computing in `dtype` (float64 → float32 → dtype). */
+export function refLoraTensors(
+  c: FluxConfig,
+  lora: RefLora,
+  dtype: ComputeDType,
+): Record<string, ort.Tensor> {
+  const t = (data: Float64Array, dims: number[]) => {
+    const f32 = Float32Array.from(data);
+    return dtype === 'float32'
+      ? new ort.Tensor('float32', f32, dims)
+      : new ort.Tensor('float16', f32ToF16(f32), dims);
+  };
+  const tensors: Record<string, ort.Tensor> = {};
+  for (const layer of fluxLoraLayers(c, dtype)) {
+    const d = lora.get(layer.name);
+    if (!d) continue;
+    tensors[layer.loraA] = t(d.a, [layer.in, d.rank]);
+    tensors[layer.loraB] = t(d.b, [d.rank, layer.out]);
+  }
+  return tensors;
+}
+
+/**
+ * The transformer's feeds for `x`. `lora`: whole-layer deltas, or LoRA input tensors by name
+ * (packed feeds); every other LoRA input gets rank 0. `dtype`: the graph's compute dtype, which its
+ * LoRA inputs take.
+ */
+export function fluxFeeds(
+  c: FluxConfig,
+  x: RefInputs,
+  lora?: RefLora | Readonly<Record<string, ort.Tensor>>,
+  dtype: ComputeDType = 'float32',
+): Record<string, ort.Tensor> {
   const t = (data: Float64Array, dims: number[]) => new ort.Tensor('float32', Float32Array.from(data), dims);
   const { batch: B, imgTokens: L, txtTokens: T } = x;
   const feeds: Record<string, ort.Tensor> = {
@@ -73,12 +107,8 @@ export function fluxFeeds(c: FluxConfig, x: RefInputs, lora?: RefLora): Record<s
     [FLUX_IO.y]: t(x.y, [B, c.pooledProjectionDim]),
   };
   if (x.guidance) feeds[FLUX_IO.guidance] = t(x.guidance, [B]);
-  for (const layer of fluxLinears(c)) {
-    const names = loraInputs(layer);
-    const d = lora?.get(layer.name) ?? { a: new Float64Array(0), b: new Float64Array(0), rank: 0 };
-    feeds[names.a.name] = t(d.a, [layer.in, d.rank]);
-    feeds[names.b.name] = t(d.b, [d.rank, layer.out]);
-  }
+  const given = lora instanceof Map ? refLoraTensors(c, lora, dtype) : (lora as Record<string, ort.Tensor>);
+  Object.assign(feeds, allLoraTensors(fluxLoraLayers(c, dtype), given));
   return feeds;
 }
 
@@ -86,9 +116,10 @@ export async function runFlux(
   session: Runnable,
   c: FluxConfig,
   x: RefInputs,
-  lora?: RefLora,
+  lora?: RefLora | Readonly<Record<string, ort.Tensor>>,
+  dtype: ComputeDType = 'float32',
 ): Promise<Float32Array> {
-  const result = await session.run(fluxFeeds(c, x, lora));
+  const result = await session.run(fluxFeeds(c, x, lora, dtype));
   const out = result[FLUX_IO.out];
   if (!out) throw new Error('no output');
   return (out as ort.Tensor).data as Float32Array;

@@ -2,31 +2,30 @@
  * LoraFeeds.prepare on real LoRA files of the tiny model: the runtime inputs, and the per-LoRA load
  * report summary the worker logs (lora.md §11), the same whether the LoRA was parsed now or cached.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FluxConfig } from '../../src/arch/flux-config.js';
-import { fluxLinears } from '../../src/arch/flux-layers.js';
+import { fluxLoraLayers } from '../../src/arch/flux-io.js';
 import { loadModelSpec } from '../../src/build/model-spec.js';
 import type { LoraRequest } from '../../src/pipeline/generation-request.js';
 import type { ManifestLayer } from '../../src/runtime/manifest.js';
+import { f32ToF16 } from '../../src/weights/float16.js';
 import { LoraFeeds } from '../../src/worker/lora-feeds.js';
 import { fixtureBytes, localLora } from '../lora/lora-fixtures.js';
 import { FORMATS } from '../lora/lora-formats.js';
-import { tempDir } from '../weights/fixtures.js';
 
 let c: FluxConfig;
 let layers: ManifestLayer[];
 let loras: LoraRequest[];
+let dir: string;
 
 beforeAll(async () => {
   c = (await loadModelSpec('tiny')).transformer;
-  layers = fluxLinears(c).map((l) => ({
-    name: l.name,
-    in: l.in,
-    out: l.out,
-    loraA: `lora.${l.name}.a`,
-    loraB: `lora.${l.name}.b`,
-  }));
-  const dir = await tempDir();
+  layers = fluxLoraLayers(c, 'float32');
+  dir = await mkdtemp(join(tmpdir(), 'lora-feeds-'));
   const kohya = FORMATS.kohya(c);
   const te = {
     name: 'lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight',
@@ -45,6 +44,8 @@ beforeAll(async () => {
     await localLora(dir, 'comfy.safetensors', await fixtureBytes(FORMATS.comfyui(c)), 1),
   ];
 });
+
+afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('LoraFeeds.prepare', () => {
   it('returns a load report summary per LoRA, parsed now or cached', async () => {
@@ -83,9 +84,23 @@ describe('LoraFeeds.prepare', () => {
       expect.stringMatching(/^LoRA kohya\.safetensors: 1 text-encoder keys ignored/),
     ]);
     expect([first.hits, first.misses]).toEqual([0, 3]);
-    expect(Object.keys(first.tensors)).toHaveLength(2 * layers.length);
+    // kohya and ComfyUI fill every whole-layer pair; diffusers' split q/k/v (and linear1's MLP)
+    // fill the parts of the fused layers, all of them but XLabs' attention rows of linear1.
+    const splitParts = layers.reduce((n, l) => n + l.parts.filter((p) => p.name !== 'qkv').length, 0);
+    expect(Object.keys(first.tensors)).toHaveLength(2 * (layers.length + splitParts));
     const again = await feeds.prepare(loras);
     expect([again.hits, again.misses]).toEqual([3, 0]);
     expect(again.reports).toEqual(first.reports);
+  });
+
+  it('feeds an fp16 graph float16 tensors: the fp32 packing rounded to half precision', async () => {
+    const fp32 = await new LoraFeeds(c, layers, 1 << 30).prepare(loras);
+    const fp16 = await new LoraFeeds(c, fluxLoraLayers(c, 'float16'), 1 << 30).prepare(loras);
+    expect(Object.keys(fp16.tensors)).toEqual(Object.keys(fp32.tensors));
+    for (const [name, t] of Object.entries(fp16.tensors)) {
+      const want = fp32.tensors[name] as ort.Tensor;
+      expect([t.type, t.dims, t.data instanceof Uint16Array]).toEqual(['float16', want.dims, true]);
+      expect(t.data).toEqual(f32ToF16(want.data as Float32Array));
+    }
   });
 });
