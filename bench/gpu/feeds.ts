@@ -1,10 +1,12 @@
 /** Inputs for the GPU proof's graphs: the tiny model's five, and the full-width transformer's steps and LoRAs. */
 import * as ort from 'onnxruntime-node';
+import type { ComputeDType } from '../../src/arch/build-context.js';
 import type { FluxConfig } from '../../src/arch/flux-config.js';
 import { FLUX_IO, loraInputs } from '../../src/arch/flux-io.js';
 import { fluxLinears } from '../../src/arch/flux-layers.js';
 import type { ValueSpec } from '../../src/onnx/graph.js';
 import { imageIds, textIds } from '../../src/pipeline/packing.js';
+import { f32ToF16 } from '../../src/weights/float16.js';
 import { seededNormal } from '../../src/weights/random.js';
 import { randomUniform, seedState } from './random-checkpoint.js';
 
@@ -66,7 +68,13 @@ export interface StepInputs {
   readonly imgDims: readonly number[];
 }
 
-export function stepInputs(c: FluxConfig, size: number, txtTokens: number, seed: number): StepInputs {
+export function stepInputs(
+  c: FluxConfig,
+  size: number,
+  txtTokens: number,
+  seed: number,
+  dtype: ComputeDType = 'float16',
+): StepInputs {
   const side = size / 16;
   const L = side * side;
   const randn = seededNormal(seed);
@@ -79,7 +87,7 @@ export function stepInputs(c: FluxConfig, size: number, txtTokens: number, seed:
     ]),
     [FLUX_IO.txtIds]: f32(textIds(txtTokens), [1, txtTokens, 3]),
     [FLUX_IO.y]: f32(randn.fill(new Float32Array(c.pooledProjectionDim)), [1, c.pooledProjectionDim]),
-    ...loraFeeds(c, 0, seed),
+    ...loraFeeds(c, 0, seed, dtype),
   };
   return {
     size,
@@ -102,26 +110,40 @@ export function stepFeeds(x: StepInputs, lora?: Record<string, ort.Tensor>): Rec
 }
 
 /**
- * Runtime LoRA inputs for every linear at rank `rank` (0: empty tensors), as packLoras lays them
- * out; A spread like a trained factor's, B small, so the output moves but stays finite in fp16.
+ * Runtime LoRA inputs for every linear at rank `rank` (0: empty tensors), in the graph's float
+ * type, as packLoras lays out a fused-layer LoRA: the whole-layer pair carries it, the per-part
+ * pairs are empty. A spread like a trained factor's, B small, so the output moves but stays finite
+ * in fp16.
  */
-export function loraFeeds(c: FluxConfig, rank: number, seed: number): Record<string, ort.Tensor> {
+export function loraFeeds(
+  c: FluxConfig,
+  rank: number,
+  seed: number,
+  dtype: ComputeDType = 'float16',
+): Record<string, ort.Tensor> {
+  const t = (data: Float32Array, dims: number[]) =>
+    dtype === 'float16' ? new ort.Tensor('float16', f32ToF16(data), dims) : f32(data, dims);
   const feeds: Record<string, ort.Tensor> = {};
   for (const [i, layer] of fluxLinears(c).entries()) {
-    const names = loraInputs(layer);
-    feeds[names.a.name] = f32(
-      randomUniform(layer.in * rank, 1 / Math.sqrt(layer.in), seedState(seed, 2 * i)),
-      [layer.in, rank],
-    );
-    feeds[names.b.name] = f32(randomUniform(rank * layer.out, 0.01, seedState(seed, 2 * i + 1)), [
+    const names = loraInputs(layer, dtype);
+    feeds[names.a.name] = t(randomUniform(layer.in * rank, 1 / Math.sqrt(layer.in), seedState(seed, 2 * i)), [
+      layer.in,
+      rank,
+    ]);
+    feeds[names.b.name] = t(randomUniform(rank * layer.out, 0.01, seedState(seed, 2 * i + 1)), [
       rank,
       layer.out,
     ]);
+    for (const part of names.parts) {
+      feeds[part.a.name] = t(new Float32Array(0), [layer.in, 0]);
+      feeds[part.b.name] = t(new Float32Array(0), [0, part.part.rows]);
+    }
   }
   return feeds;
 }
 
-/** Bytes of the LoRA inputs at `rank` on every linear of `c` (float32 A and B). */
-export function loraBytes(c: FluxConfig, rank: number): number {
-  return fluxLinears(c).reduce((n, l) => n + (l.in + l.out) * rank * 4, 0);
+/** Bytes of the LoRA inputs at `rank` on every linear of `c`, in the graph's float type. */
+export function loraBytes(c: FluxConfig, rank: number, dtype: ComputeDType = 'float16'): number {
+  const bytes = dtype === 'float16' ? 2 : 4;
+  return fluxLinears(c).reduce((n, l) => n + (l.in + l.out) * rank * bytes, 0);
 }

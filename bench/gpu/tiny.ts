@@ -8,6 +8,7 @@ import { buildModel } from '../../src/build/build-model.js';
 import { loadModelSpec } from '../../src/build/model-spec.js';
 import { writeTinyCheckpoint } from '../../src/build/tiny-checkpoint.js';
 import { createLogger } from '../../src/log.js';
+import { allLoraTensors } from '../../src/pipeline/lora-tensors.js';
 import { readManifest } from '../../src/runtime/manifest.js';
 import { type Provider, providerChoice } from '../../src/runtime/provider.js';
 import { sessionOptions } from '../../src/runtime/session.js';
@@ -66,17 +67,15 @@ export async function tinyNumerics(
       continue;
     }
     const feeds = tinyFeeds(c32.inputs, tinyDims, 3);
-    // The transformer's LoRA inputs are listed with its layers, not its inputs: rank 0, no LoRA.
-    for (const l of c32.layers) {
-      feeds[l.loraA] = new ort.Tensor('float32', new Float32Array(0), [l.in, 0]);
-      feeds[l.loraB] = new ort.Tensor('float32', new Float32Array(0), [0, l.out]);
-    }
-    const reference = await outputs(join(dirs.fp32, c32.file), 'cpu', feeds);
+    // The transformer's LoRA inputs are listed with its layers, not its inputs, in each build's
+    // own float type: rank 0, no LoRA.
+    const withNoLora = (c: typeof c32) => ({ ...feeds, ...allLoraTensors(c.layers) });
+    const reference = await outputs(join(dirs.fp32, c32.file), 'cpu', withNoLora(c32));
     for (const dtype of ['fp32', 'fp16'] as const) {
       const c = manifests[dtype].components[name];
       if (!c) continue;
       try {
-        const got = await outputs(join(dirs[dtype], c.file), provider, feeds);
+        const got = await outputs(join(dirs[dtype], c.file), provider, withNoLora(c));
         for (const [out, ref] of Object.entries(reference)) {
           const g = got[out];
           if (!g) throw new Error(`no output ${out}`);

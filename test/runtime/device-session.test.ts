@@ -179,10 +179,10 @@ describe('DeviceSession on the CPU EP', () => {
     const s = DeviceSession.create(small, OPTIONS);
     for (const rows of [4, 8, 2]) {
       const x = new ort.Tensor('float32', new Float32Array(3 * rows).fill(1), [rows, 3]);
-      const y = (await s.run({ x })).y;
-      expect(y?.dims).toEqual([rows, 4096]);
+      const y = (await s.run({ x })).y as ort.Tensor;
+      expect(y.dims).toEqual([rows, 4096]);
       // Each row is the column sums of W: x is all ones.
-      expect((y?.data as Float32Array)[4096 * (rows - 1)]).toBeCloseTo(
+      expect((y.data as Float32Array)[4096 * (rows - 1)]).toBeCloseTo(
         Math.sin(0) + Math.sin(4096) + Math.sin(8192),
         5,
       );
